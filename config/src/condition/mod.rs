@@ -1,0 +1,1 @@
+//! Virtual check conditions and `<depends>` (SEMANTICS §6): parser, resolution, evaluation.

@@ -1,0 +1,1 @@
+//! `#{…}` expressions in parameter values (SEMANTICS §4): parser and evaluator.

@@ -1,0 +1,3 @@
+//! Entry point of `bergamot-cli`.
+
+fn main() {}
