@@ -1,3 +1,8 @@
 //! Entry point of `bergamot-cli`.
 
-fn main() {}
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+fn main() -> std::process::ExitCode {
+    bergamot_daemon::cli::main()
+}

@@ -1,1 +1,127 @@
 //! `bergamot-cli`: the operator's command line (validate, show, time periods, new site).
+//!
+//! Thin over `bergamot-config`: every command loads the model the daemon would load
+//! and prints what an operator (or a test, or a script with `--json`) needs.
+
+mod new_site;
+mod show;
+mod timeperiod;
+mod validate;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use bergamot_config::model::{Model, Site};
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(name = "bergamot-cli", version, about = "Bergamot operator command line")]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Configuration: validate, show, new site.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
+    /// Whether a time period is active at an instant, and when that next changes.
+    Timeperiod {
+        /// Configuration directory.
+        dir: PathBuf,
+        /// Time period name.
+        name: String,
+        #[arg(long)]
+        site: Option<String>,
+        /// RFC 3339 instant (default: now).
+        #[arg(long)]
+        at: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ConfigCommand {
+    /// Loads, resolves and validates every site; exit status 1 on any error.
+    Validate {
+        dir: PathBuf,
+        /// Print diagnostics and summary as JSON.
+        #[arg(long)]
+        json: bool,
+        /// Do not print warnings.
+        #[arg(long)]
+        no_warnings: bool,
+    },
+    /// Shows a resolved object and where each value came from.
+    Show {
+        dir: PathBuf,
+        /// Object type: host, service, trap, cluster, resource, command, contact, team,
+        /// time-period, location, group, security-domain, credential.
+        r#type: String,
+        /// Object name; a nested check as HOST/NAME or CLUSTER/NAME.
+        name: String,
+        #[arg(long)]
+        site: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Writes a starter site that validates clean.
+    NewSite {
+        /// Site name, usually the site's domain name.
+        name: String,
+        /// Directory to create (must not exist or be empty).
+        dir: PathBuf,
+    },
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Config { command } => match command {
+            ConfigCommand::Validate { dir, json, no_warnings } => validate::run(&dir, json, !no_warnings),
+            ConfigCommand::Show { dir, r#type, name, site, json } => show::run(&dir, &r#type, &name, site.as_deref(), json),
+            ConfigCommand::NewSite { name, dir } => new_site::run(&name, &dir),
+        },
+        Command::Timeperiod { dir, name, site, at, json } => {
+            timeperiod::run(&dir, &name, site.as_deref(), at.as_deref(), json)
+        }
+    };
+    match result {
+        Ok(code) => code,
+        Err(msg) => {
+            eprintln!("error: {msg}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// The site a command is about: the named one, or the only one.
+fn pick_site<'m>(model: &'m Model, name: Option<&str>) -> Result<&'m Site, String> {
+    let names = || model.sites.iter().map(|s| s.name.to_string()).collect::<Vec<_>>().join(", ");
+    match name {
+        Some(n) => model.site(n).ok_or_else(|| format!("no site `{n}` (sites: {})", names())),
+        None => match model.sites.as_slice() {
+            [one] => Ok(one),
+            [] => Err("the configuration has no site".into()),
+            _ => Err(format!("several sites, choose one with --site ({})", names())),
+        },
+    }
+}
+
+/// Loads a model for show/timeperiod: errors are printed but do not stop them, so
+/// an operator can inspect a broken configuration.
+fn load_for_inspection(dir: &std::path::Path) -> Model {
+    let outcome = bergamot_config::load_model(dir);
+    let errors = outcome.diags.errors().count();
+    if errors > 0 {
+        eprintln!(
+            "warning: the configuration has {errors} error(s); run `bergamot-cli config validate {}`",
+            dir.display()
+        );
+    }
+    outcome.model
+}
