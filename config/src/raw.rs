@@ -135,7 +135,8 @@ pub struct RawSite {
     pub files: Vec<FileId>,
     /// Site-level `<summary>`, `<description>`, `<parameter>`s and `<time-zone>`.
     pub props: Props,
-    /// Top-level and nested objects of this site, in load order.
+    /// Top-level objects of this site, in load order (nested services, traps and
+    /// resources are in their container's [`RawObject::nested`]).
     pub objects: Vec<ObjId>,
 }
 

@@ -27,8 +27,12 @@ pub fn validate(model: &Model, diags: &mut Diagnostics) {
         let raw_site = &model.raw.sites[site.raw_index];
         let mut v = Validator { model, site, diags };
         v.site_props(&raw_site.props);
-        for &id in &raw_site.objects {
+        // Top-level objects, then the services, traps and resources nested in them:
+        // their values are written there and are checked there.
+        let mut todo: Vec<ObjId> = raw_site.objects.iter().rev().copied().collect();
+        while let Some(id) = todo.pop() {
             v.object(id);
+            todo.extend(model.raw.object(id).nested.iter().rev().copied());
         }
         v.resolved();
         v.graph_cycles(Kind::Location, Key::Location, true);

@@ -60,6 +60,20 @@ pub fn address(r: &Resolved) -> &str {
     r.props.text(Key::Address).unwrap_or(&r.name)
 }
 
+/// A check's `category` and `application` tags: its own (after inheritance), each
+/// else the one of the command it runs (after command inheritance). The guide:
+/// "These tags will default to what is defined by the command which is used to
+/// check this service"; a service, trap or resource may override them.
+pub fn tags<'a>(site: &'a Site, check: &'a Resolved) -> (Option<&'a str>, Option<&'a str>) {
+    let command = check
+        .props
+        .nested(Key::CheckCommand)
+        .and_then(|cc| cc.text(Key::Command))
+        .and_then(|name| site.get(Kind::Command, name));
+    let tag = |key| check.props.text(key).or_else(|| command.and_then(|c| c.props.text(key)));
+    (tag(Key::Category), tag(Key::Application))
+}
+
 pub fn format_interval(d: Duration) -> String {
     let ms = d.as_millis();
     match ms {

@@ -545,6 +545,8 @@ impl Reader<'_> {
     fn typed(&mut self, props: &mut Props, spec: &Spec, text: &str, span: Span, id: ObjId, path: &str) {
         let (xml, key, ty) = *spec;
         let origin = Origin { obj: id, span };
+        // A bad item of a list is reported where that item is written.
+        let mut span = span;
         let value = match ty {
             Ty::Text => Ok(Value::Text(Str::from(text.trim()))),
             Ty::List => Ok(items(text, span, id)),
@@ -556,7 +558,12 @@ impl Reader<'_> {
             Ty::Interval => parse_interval(text).map(Value::Interval),
             Ty::Status => text.parse::<Status>().map(Value::Status).map_err(|e| e.to_string()),
             Ty::Statuses => split_csv(text, span)
-                .map(|s| s.value.parse::<Status>().map_err(|e| e.to_string()))
+                .map(|s| {
+                    s.value.parse::<Status>().map_err(|e| {
+                        span = s.span;
+                        e.to_string()
+                    })
+                })
                 .collect::<Result<Vec<_>, _>>()
                 .map(|v| Value::Statuses(v.into())),
         };

@@ -49,6 +49,11 @@ pub struct XmlError {
     pub hint: Option<String>,
 }
 
+/// How deep elements may nest. Real configurations nest five or six levels; the
+/// cap keeps hostile input from building a tree so deep that dropping it (which
+/// recurses) overflows the stack.
+pub const MAX_DEPTH: usize = 64;
+
 /// Parses a whole document into its root elements (a well-formed file has one).
 pub fn parse(file: FileId, text: &str) -> Result<Vec<Element>, XmlError> {
     let lines = LineIndex::new(text);
@@ -72,6 +77,13 @@ pub fn parse(file: FileId, text: &str) -> Result<Vec<Element>, XmlError> {
         match event {
             Event::Start(e) => {
                 let el = element(&e, before, &at)?;
+                if stack.len() >= MAX_DEPTH {
+                    return Err(XmlError {
+                        span: el.span,
+                        message: format!("elements nested deeper than {MAX_DEPTH} levels"),
+                        hint: Some("a configuration nests a handful of levels: `<bergamot>`, `<host>`, `<service>`, `<check-command>`, `<parameter>`".into()),
+                    });
+                }
                 stack.push(el);
             }
             Event::Empty(e) => {
@@ -81,16 +93,36 @@ pub fn parse(file: FileId, text: &str) -> Result<Vec<Element>, XmlError> {
             Event::End(e) => {
                 let name = e.name();
                 let name = name.as_ref().to_string();
+                // `</summary` followed by another tag: the `>` is missing (the
+                // reader ran on to the next `>`).
+                if let Some(cut) = name.find(|c: char| c == '<' || c.is_whitespace()) {
+                    let tag = &name[..cut];
+                    return Err(XmlError {
+                        span: at(before),
+                        message: format!("end tag `</{tag}` is missing its `>`"),
+                        hint: Some(format!("write `</{tag}>`")),
+                    });
+                }
                 match stack.pop() {
                     Some(open) if open.name == name => attach(&mut stack, &mut roots, open),
                     Some(open) => {
+                        // `<time-range>x<time-range>` (the guide's own typo): the second
+                        // tag was meant to close the first.
+                        let hint = if stack.last().is_some_and(|outer| outer.name == open.name) {
+                            format!(
+                                "`<{0}>` at line {1}, column {2} opens a second `<{0}>` inside the first: write `</{0}>` there",
+                                open.name, open.span.line, open.span.col
+                            )
+                        } else {
+                            format!("close `<{}>` before `</{name}>`", open.name)
+                        };
                         return Err(XmlError {
                             span: at(before),
                             message: format!(
                                 "expected `</{}>` to close the element opened at line {}, column {}, found `</{name}>`",
                                 open.name, open.span.line, open.span.col
                             ),
-                            hint: Some(format!("close `<{}>` before `</{name}>`", open.name)),
+                            hint: Some(hint),
                         });
                     }
                     None => {
@@ -177,22 +209,29 @@ fn element(
     let mut attrs: Vec<Attr> = Vec::new();
     let mut search_from = name.len();
     for a in e.attributes().with_checks(true) {
-        let a = a.map_err(|err| XmlError {
-            span: at(raw_offset + search_from.min(raw.len())),
-            message: format!("malformed attribute in `<{name}>`: {err}"),
-            hint: None,
+        let a = a.map_err(|err| {
+            // quick-xml gives the position in the tag (after `<`) and says it again
+            // in its message; ours is in the diagnostic's span.
+            use quick_xml::events::attributes::AttrError as E;
+            let pos = match err {
+                E::ExpectedEq(p) | E::ExpectedValue(p) | E::UnquotedValue(p) | E::ExpectedQuote(p, _) | E::Duplicated(p, _) => p,
+            };
+            let text = err.to_string();
+            let what = text.split_once(": ").map_or(text.as_str(), |(_, w)| w);
+            XmlError { span: at(raw_offset + pos.min(raw.len())), message: format!("malformed attribute in `<{name}>`: {what}"), hint: None }
         })?;
         let key = a.key.as_ref().to_string();
+        let (key_at, value_at) = find_attr(raw, &key, search_from);
         let value = a
             .normalized_value(quick_xml::XmlVersion::Implicit1_0)
             .map_err(|err| XmlError {
-                span: at(raw_offset + search_from.min(raw.len())),
+                span: at(raw_offset + value_at),
                 message: format!("bad value of attribute `{key}` in `<{name}>`: {err}"),
                 hint: Some("write `&amp;` for a literal `&`".into()),
             })?
             .into_owned();
-        let (key_at, value_at) = find_attr(raw, &key, search_from);
-        search_from = value_at;
+        // Search on after this value: it may contain text like ` other="`.
+        search_from = (value_at + a.value.len()).min(raw.len());
         attrs.push(Attr {
             name: key,
             value,
@@ -251,7 +290,7 @@ mod tests {
         assert_eq!((b.attrs[0].span.line, b.attrs[0].span.col), (2, 7));
         assert_eq!(b.attrs[1].value, "&");
         assert_eq!(b.text, "hi < there");
-        assert_eq!((b.text_span.line, b.text_span.col), (2, 28));
+        assert_eq!((b.text_span.line, b.text_span.col), (2, 27));
         assert_eq!(a.children[1].name, "c");
     }
 
@@ -259,11 +298,17 @@ mod tests {
     fn errors_point_at_the_problem() {
         let cases = [
             ("<a><b></a>", (1, 7), "expected `</b>`"),
-            ("<a>\n<time-range>x<time-range>\n</a>", (2, 1), "never closed"),
-            ("<a x=\"1\" x=\"2\"/>", (1, 1), "malformed attribute"),
+            ("<a>\n<time-range>x<time-range>\n</a>", (3, 1), "expected `</time-range>` to close the element opened at line 2, column 14"),
+            ("<a>\n<b>", (2, 1), "never closed"),
+            ("<a><summary>x</summary\n</a>", (1, 14), "end tag `</summary` is missing its `>`"),
+            ("<a x=\"a&b\"/>", (1, 7), "bad value of attribute `x`"),
+            ("<a x=\"1\" x=\"2\"/>", (1, 10), "malformed attribute in `<a>`: duplicated attribute"),
+            ("<a\n  x=1/>", (2, 5), "malformed attribute in `<a>`: attribute value must be enclosed"),
             ("<a>&nope;</a>", (1, 4), "unknown entity"),
-            ("</a>", (1, 1), "no matching"),
-            ("<a><summary>x</summary</a>", (1, 14), "malformed XML"),
+            ("</a>", (1, 1), "does not match any open tag"),
+            ("<a><summary>x</summary</a>", (1, 14), "end tag `</summary` is missing its `>`"),
+            ("<a>&b</a>", (1, 4), "malformed XML"),
+            (&format!("<a>{}", "\n<b>".repeat(100)), (65, 1), "elements nested deeper than 64 levels"),
         ];
         for (xml, (line, col), msg) in cases {
             let err = parse(f(), xml).unwrap_err();
