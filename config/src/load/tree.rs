@@ -188,12 +188,18 @@ fn attach(stack: &mut [Element], roots: &mut Vec<Element>, el: Element) {
 
 fn push_text(stack: &mut [Element], content: &str, offset: usize, at: &impl Fn(usize) -> Span) {
     let Some(el) = stack.last_mut() else { return };
-    if el.text.trim().is_empty() {
+    // Leading blanks are never part of a value (values are trimmed), so text starts
+    // at the first non-blank character. This also keeps the indentation between
+    // child elements out of container elements: appending it and re-checking the
+    // whole text each time was quadratic in the number of children.
+    if el.text.is_empty() {
         if let Some(lead) = content.find(|c: char| !c.is_whitespace()) {
             el.text_span = at(offset + lead);
+            el.text.push_str(&content[lead..]);
         }
+    } else {
+        el.text.push_str(content);
     }
-    el.text.push_str(content);
 }
 
 fn element(
