@@ -1,0 +1,6 @@
+//! The subcommands of `bergamot-probe`, one module each.
+
+pub mod nrpe;
+pub mod ping;
+pub mod snmp;
+pub mod tcp;

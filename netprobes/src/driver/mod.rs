@@ -1,0 +1,1 @@
+//! Drivers: sockets, timers and io_uring (with an epoll fallback) running sans-IO sessions.

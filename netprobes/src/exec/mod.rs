@@ -1,0 +1,1 @@
+//! Plugin execution for the `nagios` engine: spawn, time out, cap, parse.

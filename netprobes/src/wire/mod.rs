@@ -1,0 +1,1 @@
+//! Wire formats: zero-copy views and validated representations, parse and emit.
