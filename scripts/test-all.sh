@@ -17,6 +17,24 @@ fi
 if ! command -v gcc >/dev/null 2>&1; then
     apt-get update -qq && apt-get install -y -qq build-essential
 fi
+# Real peers the probe tests run against (PEERS.md), installed once here so that
+# tests running in parallel never race for the dpkg lock.
+PEERS="nagios-nrpe-server nagios-nrpe-plugin monitoring-plugins-basic monitoring-plugins-standard
+       snmpd snmp fping nftables iproute2 tcpdump openssl"
+missing=""
+for p in $PEERS; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done
+if [ -n "$missing" ]; then
+    if [ "$(id -u)" = 0 ]; then
+        apt-get update -qq
+        # Package scripts must not start system-wide services: tests start their own.
+        printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing
+        rm -f /usr/sbin/policy-rc.d
+    else
+        echo "missing packages:$missing (run as root to install them)" >&2
+    fi
+fi
+
 if ! cargo nextest --version >/dev/null 2>&1; then
     cargo install cargo-nextest --locked
 fi
