@@ -1,1 +1,2 @@
 //! Wire formats: zero-copy views and validated representations, parse and emit.
+pub mod nrpe;
