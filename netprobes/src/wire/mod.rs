@@ -1,2 +1,3 @@
 //! Wire formats: zero-copy views and validated representations, parse and emit.
 pub mod nrpe;
+pub mod snmp;
