@@ -1,3 +1,4 @@
 //! Wire formats: zero-copy views and validated representations, parse and emit.
 pub mod nrpe;
+pub mod plugin;
 pub mod snmp;
