@@ -5,6 +5,8 @@
 //! `poll_timeout` tells the next deadline. A session never blocks, never reads the
 //! clock and never touches a socket.
 
+pub mod ping;
+
 use std::net::SocketAddr;
 
 use crate::time::Instant;
