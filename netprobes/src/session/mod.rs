@@ -5,7 +5,9 @@
 //! `poll_timeout` tells the next deadline. A session never blocks, never reads the
 //! clock and never touches a socket.
 
+pub mod nrpe;
 pub mod ping;
+pub mod tls;
 
 use std::net::SocketAddr;
 
