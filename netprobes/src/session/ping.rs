@@ -98,24 +98,40 @@ pub enum IcmpError {
 }
 
 impl IcmpError {
-    /// fping's wording (v4 codes; v6 codes named by their RFC 4443 meaning).
+    /// fping's wording for v4 codes (its table, verbatim); v6 codes by their
+    /// RFC 4443 meaning.
     pub fn describe(&self, version: Version) -> &'static str {
+        const V4_UNREACH: [&str; 16] = [
+            "ICMP Network Unreachable",
+            "ICMP Host Unreachable",
+            "ICMP Protocol Unreachable",
+            "ICMP Port Unreachable",
+            "ICMP Unreachable (Fragmentation Needed)",
+            "ICMP Unreachable (Source Route Failed)",
+            "ICMP Unreachable (Destination Network Unknown)",
+            "ICMP Unreachable (Destination Host Unknown)",
+            "ICMP Unreachable (Source Host Isolated)",
+            "ICMP Unreachable (Communication with Network Prohibited)",
+            "ICMP Unreachable (Communication with Host Prohibited)",
+            "ICMP Unreachable (Network Unreachable For Type Of Service)",
+            "ICMP Unreachable (Host Unreachable For Type Of Service)",
+            "ICMP Unreachable (Communication Administratively Prohibited)",
+            "ICMP Unreachable (Host Precedence Violation)",
+            "ICMP Unreachable (Precedence cutoff in effect)",
+        ];
         match (*self, version) {
             (IcmpError::TimeExceeded(_), _) => "ICMP Time Exceeded",
-            (IcmpError::Unreachable(c), Version::V4) => match c {
-                0 => "ICMP Network Unreachable",
-                1 => "ICMP Host Unreachable",
-                2 => "ICMP Protocol Unreachable",
-                3 => "ICMP Port Unreachable",
-                4 => "ICMP Unreachable (Fragmentation Needed)",
-                9 | 10 | 13 => "ICMP Unreachable (Administratively Prohibited)",
-                _ => "ICMP Unreachable",
-            },
+            (IcmpError::Unreachable(c), Version::V4) => {
+                V4_UNREACH.get(usize::from(c)).copied().unwrap_or("ICMP Unreachable (Invalid Code)")
+            }
             (IcmpError::Unreachable(c), Version::V6) => match c {
                 0 => "ICMPv6 No Route to Destination",
                 1 => "ICMPv6 Administratively Prohibited",
+                2 => "ICMPv6 Beyond Scope of Source Address",
                 3 => "ICMPv6 Address Unreachable",
                 4 => "ICMPv6 Port Unreachable",
+                5 => "ICMPv6 Source Address Failed Policy",
+                6 => "ICMPv6 Reject Route to Destination",
                 _ => "ICMPv6 Destination Unreachable",
             },
         }

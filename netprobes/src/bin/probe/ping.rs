@@ -1,14 +1,449 @@
-//! `bergamot-probe ping` (being written: exits UNKNOWN until its probe lands).
+//! `bergamot-probe ping`: ICMP echo with fping's flags and output (`-c -q -i -p -t -b
+//! -f`, summaries `name : xmt/rcv/%loss = …` on stderr, fping's exit codes), or with
+//! `--check`, check_ping's flags (`-H -w -c -p -t`), output and plugin exit codes.
+//! The probing itself is the library's `PingSession` on the driver; this file only
+//! reads flags, resolves names and prints.
 
+use std::collections::hash_map::RandomState;
+use std::hash::{BuildHasher, Hasher};
+use std::io::{BufRead, Write};
+use std::net::{IpAddr, ToSocketAddrs};
 use std::process::ExitCode;
+use std::time::Duration;
+
+use bergamot_netprobes::driver::{
+    DatagramConfig, DatagramKind, DatagramRunner, DatagramSocket, DriverError, IoChoice, Runner,
+};
+use bergamot_netprobes::session::ping::{CheckPing, PingConfig, PingEvent, PingSession, TargetStats};
+use bergamot_netprobes::time::{Instant, MonotonicClock};
+use bergamot_netprobes::wire::icmp::Version;
 
 #[derive(Debug, clap::Args)]
+#[command(after_help = "fping mode: bergamot-probe ping [-q] [-c N] [-i MS] [-p MS] [-t MS] [-f FILE] TARGET...\n\
+check mode: bergamot-probe ping --check -H HOST -w RTA,PL% -c RTA,PL% [-p PACKETS] [-t SECONDS]")]
 pub struct Args {
-    /// Arguments, ignored until this probe lands.
-    rest: Vec<String>,
+    /// Targets (addresses or names).
+    targets: Vec<String>,
+    /// Read targets from FILE, one per line (`-`: standard input; `#` starts a comment).
+    #[arg(short = 'f', long = "file", value_name = "FILE")]
+    file: Option<String>,
+    /// fping: packets per target (count mode). --check: critical threshold RTA,PL%.
+    #[arg(short = 'c', value_name = "N|RTA,PL%")]
+    count: Option<String>,
+    /// Only the final summary (fping -q).
+    #[arg(short = 'q', long = "quiet")]
+    quiet: bool,
+    /// fping: milliseconds between any two packets (default 10). --check: between the
+    /// packets to the host (default 1000, as ping).
+    #[arg(short = 'i', long = "interval", value_name = "MS")]
+    interval: Option<f64>,
+    /// fping: milliseconds between packets to one target (default 1000). --check:
+    /// number of packets (default 5).
+    #[arg(short = 'p', value_name = "MS|PACKETS")]
+    period: Option<f64>,
+    /// fping: per-packet timeout in milliseconds (default 500; with -c the period,
+    /// at most 2000). --check: seconds for the whole check (default 10).
+    #[arg(short = 't', long = "timeout", value_name = "MS|SECONDS")]
+    timeout: Option<f64>,
+    /// Echo data bytes (default 56, at least 16).
+    #[arg(short = 'b', long = "size", value_name = "BYTES", default_value_t = 56)]
+    size: usize,
+    /// Names resolve to IPv4 only.
+    #[arg(short = '4', conflicts_with = "ipv6")]
+    ipv4: bool,
+    /// Names resolve to IPv6 only.
+    #[arg(short = '6')]
+    ipv6: bool,
+    /// check_ping mode: one host, thresholds, plugin output and exit code.
+    #[arg(long = "check")]
+    check: bool,
+    /// --check: the host.
+    #[arg(short = 'H', long = "hostname", value_name = "HOST")]
+    host: Option<String>,
+    /// --check: warning threshold RTA,PL%.
+    #[arg(short = 'w', long = "warning", value_name = "RTA,PL%")]
+    warning: Option<String>,
+    /// I/O backend: auto (io_uring, else epoll), io-uring or epoll; default from
+    /// BERGAMOT_IO.
+    #[arg(long = "io", value_name = "BACKEND", default_value = "auto")]
+    io: IoChoice,
 }
 
-pub fn run(_args: Args) -> ExitCode {
-    println!("UNKNOWN - bergamot-probe ping is not built yet");
-    ExitCode::from(3)
+/// fping's exit codes.
+const FPING_UNREACHABLE: u8 = 1;
+const FPING_NAME_ERROR: u8 = 2;
+const FPING_USAGE: u8 = 3;
+const FPING_SYSCALL: u8 = 4;
+
+pub fn run(args: Args) -> ExitCode {
+    if args.check { check_mode(args) } else { fping_mode(args) }
+}
+
+/// One target: the name as the user wrote it and its address.
+#[derive(Debug, Clone)]
+struct Target {
+    name: String,
+    addr: IpAddr,
+}
+
+/// How a run went for one family; stats are in the input order of that family.
+#[derive(Debug)]
+struct FamilyRun {
+    stats: Vec<TargetStats>,
+}
+
+/// Resolves `name` (an address literal is taken as is, without DNS).
+fn resolve(name: &str, want: Option<Version>) -> Result<IpAddr, String> {
+    if let Ok(a) = name.parse::<IpAddr>() {
+        return match want {
+            Some(v) if Version::of(a) != v => Err(format!("{name}: address family not allowed")),
+            _ => Ok(a),
+        };
+    }
+    let addrs = (name, 0).to_socket_addrs().map_err(|e| format!("{name}: {e}"))?;
+    let mut fallback = None;
+    for a in addrs {
+        match want {
+            Some(v) if Version::of(a.ip()) == v => return Ok(a.ip()),
+            Some(_) => {}
+            // Like ping: IPv4 first when both exist.
+            None if a.is_ipv4() => return Ok(a.ip()),
+            None => fallback = fallback.or(Some(a.ip())),
+        }
+    }
+    fallback.ok_or_else(|| format!("{name}: no address of the requested family"))
+}
+
+fn read_targets(path: &str) -> std::io::Result<Vec<String>> {
+    let reader: Box<dyn BufRead> = if path == "-" {
+        Box::new(std::io::stdin().lock())
+    } else {
+        Box::new(std::io::BufReader::new(std::fs::File::open(path)?))
+    };
+    let mut out = Vec::new();
+    for line in reader.lines() {
+        let line = line?;
+        let t = line.split('#').next().unwrap_or("").trim();
+        if !t.is_empty() {
+            out.push(t.to_owned());
+        }
+    }
+    Ok(out)
+}
+
+/// A per-process random value for the echo identifier and cookie: other pingers
+/// on the host (and other sessions in this process) use other values.
+fn random_u64(salt: u64) -> u64 {
+    let mut h = RandomState::new().build_hasher();
+    h.write_u64(salt);
+    h.write_u32(std::process::id());
+    let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    h.write_u128(t.as_nanos());
+    h.finish()
+}
+
+fn ms(v: f64) -> Duration {
+    Duration::from_secs_f64((v / 1000.0).clamp(0.0, 1e9))
+}
+
+/// Pings `targets` (one family) and reports events as they come; returns the
+/// per-target results in the order given.
+fn ping_family(
+    version: Version,
+    targets: &[Target],
+    base: &PingConfig,
+    io: IoChoice,
+    limit: Option<Duration>,
+    on_event: &(dyn Fn(&Target, &TargetStats, PingEvent, Version) + Sync),
+) -> Result<FamilyRun, DriverError> {
+    let socket = DatagramSocket::icmp(version == Version::V6)?;
+    let salt = random_u64(version as u64);
+    let config = PingConfig {
+        ident: salt as u16,
+        cookie: (salt >> 32) as u32,
+        // The kernel rewrites the identifier of unprivileged ICMP sockets.
+        check_ident: socket.kind() == DatagramKind::IcmpRaw,
+        ..base.clone()
+    };
+    let clock = MonotonicClock::new();
+    let start = clock.now();
+    let addrs = targets.iter().map(|t| t.addr);
+    let session = match PingSession::new(config, version, addrs, start) {
+        Ok(s) => s,
+        Err(e) => return Err(DriverError::Io { what: "ping", source: std::io::Error::other(e.to_string()) }),
+    };
+    let dconf = DatagramConfig { io, ..DatagramConfig::default() };
+    let mut runner = DatagramRunner::new(socket, session, &dconf, clock)?;
+    let deadline = limit.map(|l| start + l);
+    loop {
+        runner.process()?;
+        while let Some(e) = runner.poll_event() {
+            let idx = match e {
+                PingEvent::Reply { target, .. }
+                | PingEvent::Duplicate { target, .. }
+                | PingEvent::Late { target }
+                | PingEvent::Lost { target, .. }
+                | PingEvent::Error { target, .. }
+                | PingEvent::Done { target } => target,
+            };
+            if let (Some(t), Some((_, st))) = (targets.get(idx), runner.session().target(idx)) {
+                on_event(t, st, e, version);
+            }
+        }
+        while let Some((to, errno)) = runner.poll_send_error() {
+            let name = targets.iter().find(|t| t.addr == to.ip()).map_or(to.ip().to_string(), |t| t.name.clone());
+            eprintln!("{name}: error while sending ping: {}", std::io::Error::from(errno));
+        }
+        if runner.is_idle() {
+            break;
+        }
+        let now = runner.clock().now();
+        if deadline.is_some_and(|d| now >= d) {
+            break;
+        }
+        let until: Option<Instant> = match (runner.poll_timeout(), deadline) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        runner.wait(until)?;
+    }
+    let session = runner.into_session();
+    Ok(FamilyRun { stats: session.results().map(|(_, s)| *s).collect() })
+}
+
+/// Runs both families at once (IPv6 on a second thread: a runner stays on the
+/// thread that made it) and returns the stats in the order of `targets`.
+fn ping_all(
+    targets: &[Target],
+    config: &PingConfig,
+    io: IoChoice,
+    limit: Option<Duration>,
+    on_event: &(dyn Fn(&Target, &TargetStats, PingEvent, Version) + Sync),
+) -> Result<Vec<TargetStats>, DriverError> {
+    let (v4, v6): (Vec<Target>, Vec<Target>) = targets.iter().cloned().partition(|t| t.addr.is_ipv4());
+    let (r4, r6) = std::thread::scope(|s| {
+        let h6 = (!v6.is_empty()).then(|| s.spawn(|| ping_family(Version::V6, &v6, config, io, limit, on_event)));
+        let r4 = if v4.is_empty() { None } else { Some(ping_family(Version::V4, &v4, config, io, limit, on_event)) };
+        let r6 = h6.map(|h| {
+            h.join().unwrap_or_else(|_| {
+                Err(DriverError::Io { what: "ping thread", source: std::io::Error::other("panicked") })
+            })
+        });
+        (r4, r6)
+    });
+    let (s4, s6) = (r4.transpose()?, r6.transpose()?);
+    let (mut i4, mut i6) = (s4.iter().flat_map(|r| r.stats.iter()), s6.iter().flat_map(|r| r.stats.iter()));
+    Ok(targets
+        .iter()
+        .map(|t| if t.addr.is_ipv4() { i4.next() } else { i6.next() }.copied().unwrap_or_default())
+        .collect())
+}
+
+/// fping's time format: three significant decimals below 1 ms, fewer above.
+fn fmt_ms(d: Duration) -> String {
+    let t = d.as_secs_f64() * 1000.0;
+    if t < 1.0 {
+        format!("{t:.3}")
+    } else if t < 10.0 {
+        format!("{t:.2}")
+    } else if t < 100.0 {
+        format!("{t:.1}")
+    } else {
+        format!("{t:.0}")
+    }
+}
+
+fn fping_summary(name: &str, width: usize, st: &TargetStats) -> String {
+    let mut s = format!("{name:<width$} : xmt/rcv/%loss = {}/{}/{}%", st.sent, st.received, st.loss_percent());
+    if let (Some(min), Some(avg), Some(max)) = (st.min(), st.avg(), st.max()) {
+        s.push_str(&format!(", min/avg/max = {}/{}/{}", fmt_ms(min), fmt_ms(avg), fmt_ms(max)));
+    }
+    s
+}
+
+fn fping_mode(args: Args) -> ExitCode {
+    let mut names = args.targets.clone();
+    if let Some(f) = &args.file {
+        match read_targets(f) {
+            Ok(mut v) => names.append(&mut v),
+            Err(e) => {
+                eprintln!("fping: {f}: {e}");
+                return ExitCode::from(FPING_SYSCALL);
+            }
+        }
+    }
+    if names.is_empty() {
+        eprintln!("bergamot-probe ping: no targets (give them as arguments or with -f FILE)");
+        return ExitCode::from(FPING_USAGE);
+    }
+    let count_mode = args.count.is_some();
+    let count = match args.count.as_deref().map(str::parse::<u32>) {
+        None => 1,
+        Some(Ok(n)) if n > 0 => n,
+        Some(_) => {
+            eprintln!("bergamot-probe ping: -c needs a positive packet count (thresholds need --check)");
+            return ExitCode::from(FPING_USAGE);
+        }
+    };
+    let period = args.period.map_or(Duration::from_millis(1000), ms);
+    let timeout = match args.timeout {
+        Some(t) => ms(t),
+        // fping: 500 ms, but in count mode the period, up to 2 s.
+        None if count_mode => period.min(Duration::from_secs(2)),
+        None => Duration::from_millis(500),
+    };
+    let config = PingConfig {
+        count,
+        interval: period,
+        pacing: args.interval.map_or(Duration::from_millis(10), ms),
+        timeout,
+        data_len: args.size,
+        ..PingConfig::default()
+    };
+    if let Err(e) = PingSession::new(config.clone(), Version::V4, [], Instant::ZERO) {
+        eprintln!("bergamot-probe ping: {e}");
+        return ExitCode::from(FPING_USAGE);
+    }
+    let want = match (args.ipv4, args.ipv6) {
+        (true, _) => Some(Version::V4),
+        (_, true) => Some(Version::V6),
+        _ => None,
+    };
+    let mut name_error = false;
+    let mut targets = Vec::with_capacity(names.len());
+    for n in names {
+        match resolve(&n, want) {
+            Ok(addr) => targets.push(Target { name: n, addr }),
+            Err(e) => {
+                eprintln!("{e}");
+                name_error = true;
+            }
+        }
+    }
+    let width = targets.iter().map(|t| t.name.len()).max().unwrap_or(0);
+    let quiet = args.quiet;
+    let bytes = 8 + args.size;
+    let on_event = move |t: &Target, st: &TargetStats, e: PingEvent, v: Version| {
+        let name = &t.name;
+        match e {
+            PingEvent::Reply { index, rtt, .. } if !quiet && count_mode => {
+                let avg = st.avg().map_or("NaN".into(), fmt_ms);
+                let loss = loss_so_far(st, index);
+                println!("{name:<width$} : [{index}], {bytes} bytes, {} ms ({avg} avg, {loss}% loss)", fmt_ms(rtt));
+            }
+            PingEvent::Lost { index, .. } if !quiet && count_mode => {
+                let avg = st.avg().map_or("NaN".into(), fmt_ms);
+                let loss = loss_so_far(st, index);
+                println!("{name:<width$} : [{index}], timed out ({avg} avg, {loss}% loss)");
+            }
+            PingEvent::Duplicate { index, .. } if !quiet => {
+                eprintln!("{name:<width$} : duplicate for [{index}], {bytes} bytes");
+            }
+            PingEvent::Error { from, error, .. } if !quiet => {
+                eprintln!("{} from {from} for ICMP Echo sent to {}", error.describe(v), t.addr);
+            }
+            PingEvent::Done { .. } if !quiet && !count_mode => {
+                let word = if st.received > 0 { "alive" } else { "unreachable" };
+                println!("{name} is {word}");
+            }
+            _ => {}
+        }
+    };
+    let stats = match ping_all(&targets, &config, args.io, None, &on_event) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("bergamot-probe ping: {e}");
+            return ExitCode::from(FPING_SYSCALL);
+        }
+    };
+    if count_mode {
+        let mut err = std::io::stderr().lock();
+        if !quiet {
+            let _ = writeln!(err);
+        }
+        for (t, st) in targets.iter().zip(&stats) {
+            let _ = writeln!(err, "{}", fping_summary(&t.name, width, st));
+        }
+    }
+    let all_alive = stats.iter().all(|s| s.received > 0);
+    if name_error {
+        ExitCode::from(FPING_NAME_ERROR)
+    } else if all_alive {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(FPING_UNREACHABLE)
+    }
+}
+
+/// fping's running loss in per-packet lines: of the packets up to this one.
+fn loss_so_far(st: &TargetStats, index: u32) -> u32 {
+    let sent = u64::from(index) + 1;
+    let lost = sent.saturating_sub(u64::from(st.received));
+    (lost * 100 / sent).min(100) as u32
+}
+
+fn check_mode(args: Args) -> ExitCode {
+    const UNKNOWN: u8 = 3;
+    let usage = "Usage:\nbergamot-probe ping --check -H <host_address> -w <wrta>,<wpl>% -c <crta>,<cpl>%\n [-p packets] [-t timeout] [-4|-6]";
+    let (Some(host), Some(w), Some(c)) = (&args.host, &args.warning, &args.count) else {
+        let missing = if args.host.is_none() {
+            "-H"
+        } else if args.warning.is_none() {
+            "-w"
+        } else {
+            "-c"
+        };
+        println!("check_ping: {missing} was not set\n{usage}");
+        return ExitCode::from(UNKNOWN);
+    };
+    let check = match CheckPing::parse(w, c) {
+        Ok(c) => c,
+        Err(e) => {
+            println!("{e}\ncheck_ping: Could not parse arguments\n{usage}");
+            return ExitCode::from(UNKNOWN);
+        }
+    };
+    let packets = args.period.unwrap_or(5.0);
+    if !(packets >= 1.0 && packets.fract() == 0.0 && packets <= 1e6) {
+        println!("check_ping: -p needs a positive number of packets\n{usage}");
+        return ExitCode::from(UNKNOWN);
+    }
+    let packets = packets as u32;
+    let want = match (args.ipv4, args.ipv6) {
+        (true, _) => Some(Version::V4),
+        (_, true) => Some(Version::V6),
+        _ => None,
+    };
+    let addr = match resolve(host, want) {
+        Ok(a) => a,
+        Err(_) => {
+            println!("check_ping: Invalid hostname/address - {host}\n{usage}");
+            return ExitCode::from(UNKNOWN);
+        }
+    };
+    let limit = Duration::from_secs_f64(args.timeout.unwrap_or(10.0).clamp(0.001, 1e6));
+    let spacing = args.interval.map_or(Duration::from_secs(1), ms);
+    // Every packet gets what is left of the limit after the last one is sent, so the
+    // check ends within the limit; the run's deadline below is the backstop.
+    let timeout = limit.saturating_sub(spacing * (packets - 1)).max(Duration::from_millis(100));
+    let config = PingConfig {
+        count: packets,
+        interval: spacing,
+        pacing: Duration::ZERO,
+        timeout,
+        data_len: args.size,
+        ..PingConfig::default()
+    };
+    let target = Target { name: host.clone(), addr };
+    match ping_all(std::slice::from_ref(&target), &config, args.io, Some(limit), &|_, _, _, _| {}) {
+        Ok(stats) => {
+            let r = check.evaluate(stats.first().unwrap_or(&TargetStats::default()));
+            println!("{}", r.output);
+            ExitCode::from(r.status as u8)
+        }
+        Err(e) => {
+            println!("PING UNKNOWN - {e}");
+            ExitCode::from(UNKNOWN)
+        }
+    }
 }
