@@ -389,3 +389,331 @@ impl StreamSession for NrpeSession {
         if self.done && self.out.is_empty() { StreamState::Close } else { StreamState::Open }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    macro_rules! capture {
+        ($name:literal) => {
+            include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/nrpe/", $name)).as_slice()
+        };
+    }
+
+    const T0: Instant = Instant(1_000_000_000);
+
+    fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
+    }
+
+    /// A connected plaintext session and the bytes it sent.
+    fn connected(query: &NrpeQuery) -> (NrpeSession, Vec<u8>) {
+        let mut s = NrpeSession::new(T0, query, None).unwrap();
+        assert_eq!(s.poll_timeout(), Some(T0 + query.timeout));
+        s.handle_connected(T0 + ms(1));
+        let mut sent = Vec::new();
+        s.poll_transmit(&mut sent);
+        assert_eq!(s.state(), StreamState::Open);
+        (s, sent)
+    }
+
+    fn answer(s: &mut NrpeSession) -> NrpeAnswer {
+        match s.poll_event() {
+            Some(NrpeEvent::Answer(a)) => a,
+            other => panic!("expected an answer, got {other:?}"),
+        }
+    }
+
+    fn failure(s: &mut NrpeSession) -> NrpeFailure {
+        match s.poll_event() {
+            Some(NrpeEvent::Failed(f)) => f,
+            other => panic!("expected a failure, got {other:?}"),
+        }
+    }
+
+    fn response(version: Version, packet_type: PacketType, result_code: i16, text: &[u8]) -> Vec<u8> {
+        Repr { version, packet_type, result_code, text }.to_vec().unwrap()
+    }
+
+    #[test]
+    fn plaintext_v4_query_and_answer_match_the_captures() {
+        let (mut s, sent) = connected(&NrpeQuery::new("check_exit0", vec![]));
+        assert_eq!(sent, capture!("v4-query-check_exit0.bin"));
+        // The answer dribbles in one byte at a time.
+        let reply = capture!("v4-response-exit0.bin");
+        for (i, b) in reply.iter().enumerate() {
+            assert!(s.poll_event().is_none(), "no event before byte {i}");
+            s.handle_input(T0 + ms(5), std::slice::from_ref(b));
+        }
+        assert_eq!(s.state(), StreamState::Close, "closes without waiting for the server");
+        assert_eq!(s.poll_timeout(), None);
+        let a = answer(&mut s);
+        assert_eq!((a.version, a.result_code, a.status), (Version::V4, 0, PluginStatus::Ok));
+        assert_eq!(a.text, "EXIT0 - status 0|v=0;1;2;0;3");
+        assert_eq!(a.output.summary, "EXIT0 - status 0");
+        assert_eq!(a.output.perfdata.len(), 1);
+        assert_eq!(a.elapsed, ms(5));
+        assert!(a.tls.is_none() && !a.truncated);
+        assert!(s.poll_event().is_none(), "exactly one event");
+    }
+
+    #[test]
+    fn each_result_code_maps_to_a_status() {
+        for (code, status) in [
+            (0, PluginStatus::Ok),
+            (1, PluginStatus::Warning),
+            (2, PluginStatus::Critical),
+            (3, PluginStatus::Unknown),
+            (7, PluginStatus::Error),
+            (-1, PluginStatus::Error),
+        ] {
+            let (mut s, _) = connected(&NrpeQuery::new("x", vec![]));
+            s.handle_input(T0, &response(Version::V4, PacketType::Response, code, b"text"));
+            let a = answer(&mut s);
+            assert_eq!((a.result_code, a.status), (code, status));
+        }
+    }
+
+    #[test]
+    fn long_output_is_split_into_summary_long_output_and_perfdata() {
+        let (mut s, _) = connected(&NrpeQuery::new("check_long", vec![]));
+        // Two reads, split inside the header.
+        let reply = capture!("v4-response-long.bin");
+        s.handle_input(T0, &reply[..7]);
+        s.handle_input(T0, &reply[7..]);
+        let a = answer(&mut s);
+        assert_eq!(a.status, PluginStatus::Warning);
+        assert_eq!(a.output.summary, "LONG OK - first line");
+        assert_eq!(a.output.long_output.lines().count(), 40);
+        assert_eq!(a.output.perfdata.len(), 1);
+        assert_eq!(a.text.len(), 3193);
+    }
+
+    #[test]
+    fn v2_query_and_answer_match_the_captures() {
+        let q = NrpeQuery { version: Version::V2, ..NrpeQuery::new("check_exit0", vec![]) };
+        let (mut s, sent) = connected(&q);
+        assert_eq!(sent.len(), nrpe::V2_PACKET_LEN);
+        // check_nrpe fills the v2 result field with random bytes; the text is what matters.
+        assert_eq!(Repr::parse_bytes(&sent, 0).unwrap().text, b"check_exit0");
+        s.handle_input(T0, capture!("v2-response-exit0.bin"));
+        assert_eq!(answer(&mut s).text, "EXIT0 - status 0|v=0;1;2;0;3");
+    }
+
+    #[test]
+    fn v2_response_more_packets_are_joined() {
+        let q = NrpeQuery { version: Version::V2, ..NrpeQuery::new("check_long", vec![]) };
+        let (mut s, _) = connected(&q);
+        let mut reply = response(Version::V2, PacketType::ResponseMore, 1, b"first part|a=1\nsecond ");
+        reply.extend(response(Version::V2, PacketType::ResponseMore, 1, b"line\n"));
+        reply.extend(response(Version::V2, PacketType::Response, 1, b"third line|b=2"));
+        // Delivered in uneven pieces across packet boundaries.
+        for chunk in reply.chunks(700) {
+            s.handle_input(T0, chunk);
+        }
+        let a = answer(&mut s);
+        assert_eq!(a.text, "first part|a=1\nsecond line\nthird line|b=2");
+        assert_eq!(a.output.perfdata.len(), 2);
+        assert_eq!(a.status, PluginStatus::Warning);
+    }
+
+    #[test]
+    fn text_beyond_the_cap_is_cut_and_flagged() {
+        let q = NrpeQuery { version: Version::V2, max_buffer: 1500, ..NrpeQuery::new("c", vec![]) };
+        let (mut s, _) = connected(&q);
+        let part = vec![b'a'; 1000];
+        let mut reply = response(Version::V2, PacketType::ResponseMore, 0, &part);
+        reply.extend(response(Version::V2, PacketType::Response, 0, &part));
+        s.handle_input(T0, &reply);
+        let a = answer(&mut s);
+        assert!(a.truncated);
+        assert_eq!(a.text.len(), 1500);
+        // A v4 buffer beyond the cap is refused at its header: no allocation.
+        let q = NrpeQuery { max_buffer: 100, ..NrpeQuery::new("c", vec![]) };
+        let (mut s, _) = connected(&q);
+        s.handle_input(T0, &capture!("v4-response-long.bin")[..16]);
+        assert!(matches!(failure(&mut s), NrpeFailure::Protocol(nrpe::Error::BufferLength { len: 3194, max: 100 })));
+        assert_eq!(s.state(), StreamState::Close);
+    }
+
+    #[test]
+    fn version_query_asks_nrpe_check() {
+        let (mut s, sent) = connected(&NrpeQuery::new("", vec![]));
+        assert_eq!(sent, capture!("v4-query-nrpe-check.bin"));
+        s.handle_input(T0, capture!("v4-response-version.bin"));
+        assert_eq!(answer(&mut s).text, "NRPE v4.1.0");
+    }
+
+    #[test]
+    fn arguments_are_sent_and_bad_ones_refused_before_connecting() {
+        let (_, sent) = connected(&NrpeQuery::new("check_exit0", vec!["x".into(), "y".into()]));
+        assert_eq!(sent, capture!("v4-query-with-args.bin"));
+        let err = NrpeSession::new(T0, &NrpeQuery::new("c", vec!["a!b".into()]), None).unwrap_err();
+        assert_eq!(err, NrpeError::Query(nrpe::Error::ArgumentHasBang { index: 0 }));
+        let long = "x".repeat(2000);
+        let q = NrpeQuery { version: Version::V2, ..NrpeQuery::new(long, vec![]) };
+        assert!(matches!(NrpeSession::new(T0, &q, None), Err(NrpeError::Query(nrpe::Error::TextTooLong { .. }))));
+    }
+
+    #[test]
+    fn v4_closed_unanswered_asks_for_a_v2_retry_and_v2_then_fails() {
+        let q = NrpeQuery::new("check_exit0", vec!["x".into()]);
+        let (mut s, _) = connected(&q);
+        s.handle_input(T0 + ms(2), &[]);
+        assert!(matches!(s.poll_event(), Some(NrpeEvent::RetryWithV2)));
+        assert_eq!(s.state(), StreamState::Close);
+
+        let (mut s, sent) = connected(&q.for_v2_retry());
+        assert_eq!(Repr::parse_bytes(&sent, 0).unwrap().version, Version::V2);
+        s.handle_reset(T0 + ms(3));
+        let f = failure(&mut s);
+        assert!(matches!(f, NrpeFailure::Closed { phase: Phase::AwaitingAnswer, received: 0, reset: true }));
+        assert!(f.to_string().contains("refused the query"), "{f}");
+
+        // No fallback when asked for none; a partial answer then a close does retry,
+        // as check_nrpe does.
+        let q2 = NrpeQuery { fallback_to_v2: false, ..q.clone() };
+        let (mut s, _) = connected(&q2);
+        s.handle_input(T0, &[]);
+        assert!(matches!(failure(&mut s), NrpeFailure::Closed { reset: false, .. }));
+        let (mut s, _) = connected(&q);
+        s.handle_input(T0, &capture!("v4-response-exit0.bin")[..20]);
+        s.handle_input(T0, &[]);
+        assert!(matches!(s.poll_event(), Some(NrpeEvent::RetryWithV2)));
+    }
+
+    #[test]
+    fn timeout_fires_at_the_deadline_only() {
+        let q = NrpeQuery { timeout: Duration::from_secs(3), ..NrpeQuery::new("c", vec![]) };
+        let mut s = NrpeSession::new(T0, &q, None).unwrap();
+        let deadline = s.poll_timeout().unwrap();
+        assert_eq!(deadline, T0 + Duration::from_secs(3));
+        s.handle_timeout(Instant(deadline.0 - 1));
+        assert!(s.poll_event().is_none());
+        s.handle_timeout(deadline);
+        let f = failure(&mut s);
+        assert!(matches!(f, NrpeFailure::Timeout { phase: Phase::Connecting, .. }));
+        assert_eq!(f.to_string(), "Socket timeout after 3 seconds (connecting)");
+        assert_eq!(s.state(), StreamState::Close);
+        // Events after the end change nothing.
+        s.handle_connected(deadline);
+        s.handle_input(deadline, capture!("v4-response-exit0.bin"));
+        assert!(s.poll_event().is_none());
+        let mut out = Vec::new();
+        s.poll_transmit(&mut out);
+        assert!(out.is_empty());
+    }
+
+    #[test]
+    fn garbage_answers_are_protocol_failures() {
+        let cases: Vec<(Vec<u8>, fn(&NrpeFailure) -> bool)> = vec![
+            (b"HTTP/1.1 400 Bad Request\r\n".to_vec(), |f| matches!(f, NrpeFailure::Protocol(nrpe::Error::Version(_)))),
+            (
+                {
+                    let mut p = capture!("v4-response-exit0.bin").to_vec();
+                    p[20] ^= 0x20;
+                    p
+                },
+                |f| matches!(f, NrpeFailure::Protocol(nrpe::Error::Crc { .. })),
+            ),
+            (response(Version::V4, PacketType::Query, 0, b"echo"), |f| {
+                matches!(f, NrpeFailure::UnexpectedPacket { packet_type: PacketType::Query })
+            }),
+        ];
+        for (i, (bytes, want)) in cases.into_iter().enumerate() {
+            let (mut s, _) = connected(&NrpeQuery::new("c", vec![]));
+            s.handle_input(T0, &bytes);
+            let f = failure(&mut s);
+            assert!(want(&f), "case {i}: {f:?}");
+        }
+    }
+
+    #[cfg(feature = "nrpe-adh")]
+    mod tls {
+        use super::*;
+        use crate::session::tls::test_server::MemServer;
+        use crate::session::tls::{AdhConnector, TlsClient, rustls_config_from_pem};
+
+        /// Runs a session against an in-memory TLS server that answers `reply` once
+        /// it has read a whole query.
+        fn run(mut s: NrpeSession, server: &mut MemServer, reply: &[u8]) -> NrpeSession {
+            s.handle_connected(T0);
+            let mut replied = false;
+            for _ in 0..20 {
+                let mut to_server = Vec::new();
+                s.poll_transmit(&mut to_server);
+                let mut to_client = match server.exchange(&to_server) {
+                    Ok(b) => b,
+                    Err(_) => return s,
+                };
+                if !replied
+                    && nrpe::frame_len(&server.received, usize::MAX).ok().flatten() == Some(server.received.len())
+                {
+                    to_client.extend(server.send(reply));
+                    replied = true;
+                }
+                if to_client.is_empty() && to_server.is_empty() {
+                    break;
+                }
+                s.handle_input(T0 + ms(4), &to_client);
+                if s.state() == StreamState::Close {
+                    break;
+                }
+            }
+            s
+        }
+
+        #[test]
+        fn anonymous_dh_like_a_default_nrpe() {
+            let mut server = MemServer::anonymous();
+            let tls = TlsClient::openssl(&AdhConnector::new().unwrap()).unwrap();
+            let s = NrpeSession::new(T0, &NrpeQuery::new("check_exit0", vec![]), Some(tls)).unwrap();
+            let mut s = run(s, &mut server, capture!("v4-response-exit2.bin"));
+            assert_eq!(server.received, capture!("v4-query-check_exit0.bin"));
+            let a = answer(&mut s);
+            assert_eq!(a.status, PluginStatus::Critical);
+            let tls = a.tls.unwrap();
+            assert_eq!(tls.version.as_deref(), Some("TLSv1.2"));
+            assert!(tls.cipher.unwrap().contains("ADH"));
+            assert_eq!(s.state(), StreamState::Close);
+        }
+
+        #[test]
+        fn certificate_tls_with_rustls() {
+            let (mut server, pem) = MemServer::with_certificate();
+            let tls = TlsClient::rustls(
+                rustls_config_from_pem(&pem).unwrap(),
+                rustls::pki_types::ServerName::try_from("localhost").unwrap(),
+            )
+            .unwrap();
+            let s = NrpeSession::new(T0, &NrpeQuery::new("check_long", vec![]), Some(tls)).unwrap();
+            let mut s = run(s, &mut server, capture!("v4-response-long.bin"));
+            let a = answer(&mut s);
+            assert_eq!((a.status, a.text.len()), (PluginStatus::Warning, 3193));
+            assert_eq!(a.tls.unwrap().version.as_deref(), Some("TLSv1.3"));
+        }
+
+        #[test]
+        fn handshake_failure_is_a_tls_failure_without_fallback() {
+            let mut server = MemServer::anonymous();
+            let tls = TlsClient::rustls(
+                crate::session::tls::rustls_config_webpki_roots().unwrap(),
+                rustls::pki_types::ServerName::try_from("localhost").unwrap(),
+            )
+            .unwrap();
+            let s = NrpeSession::new(T0, &NrpeQuery::new("c", vec![]), Some(tls)).unwrap();
+            let mut s = run(s, &mut server, b"");
+            let f = failure(&mut s);
+            assert!(matches!(f, NrpeFailure::Tls(_)), "{f:?}");
+        }
+
+        #[test]
+        fn close_during_the_handshake_does_not_fall_back() {
+            let tls = TlsClient::openssl(&AdhConnector::new().unwrap()).unwrap();
+            let mut s = NrpeSession::new(T0, &NrpeQuery::new("c", vec![]), Some(tls)).unwrap();
+            s.handle_connected(T0);
+            s.handle_input(T0, &[]);
+            assert!(matches!(failure(&mut s), NrpeFailure::Closed { phase: Phase::TlsHandshake, .. }));
+        }
+    }
+}
