@@ -1,0 +1,1 @@
+//! smol integration (being written).

@@ -1,0 +1,1 @@
+//! The stream runner (being written).

@@ -1,0 +1,1 @@
+//! TCP connections on io_uring (being written).
