@@ -56,3 +56,4 @@ pub trait StreamSession {
     fn poll_event(&mut self) -> Option<Self::Event>;
     fn state(&self) -> StreamState;
 }
+pub mod snmp;
