@@ -628,9 +628,9 @@ impl SnmpManager {
             return self.finish(now, id, outcome);
         };
         if walk.trying_get {
-            // The GET of a walked leaf: keep it if the agent has it.
+            // The GET of a walked leaf; an exception is kept, snmpwalk prints it too.
             if status == ErrorStatus::NO_ERROR {
-                walk.collected.extend(pdu.varbinds.into_iter().filter(|vb| !vb.value.is_exception()).map(VarBind::into_owned));
+                walk.collected.extend(pdu.varbinds.into_iter().map(VarBind::into_owned));
             }
             let all = std::mem::take(&mut walk.collected);
             return self.finish(now, id, Outcome::Values(all));
@@ -710,7 +710,10 @@ impl DatagramSession for SnmpManager {
                 (None, Security::Usm { .. }) if op.phase == Phase::Discovering => {
                     "no SNMPv3 engine discovered: host down, filtered or no v3".to_owned()
                 }
-                (None, Security::Usm { .. }) => "host down or filtered".to_owned(),
+                (None, Security::Usm { keys, .. }) if keys.privacy.is_some() => {
+                    "engine discovered, then silence: wrong privacy password or protocol, host down or filtered".to_owned()
+                }
+                (None, Security::Usm { .. }) => "engine discovered, then silence: host down or filtered".to_owned(),
             };
             let f = Failure::Timeout { addr: op.target.addr, attempts: op.attempts, hint };
             self.finish(now, id, Outcome::Failed(f));
