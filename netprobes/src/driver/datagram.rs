@@ -89,7 +89,7 @@ impl DgramShared {
 /// Drives one [`DatagramSession`] over one [`DatagramSocket`].
 pub struct DatagramRunner<S: DatagramSession> {
     session: S,
-    io: Box<dyn DgramBackend>,
+    io: Box<dyn DgramBackend + Send>,
     clock: MonotonicClock,
     socket_kind: super::DatagramKind,
 }
@@ -155,7 +155,7 @@ impl<S: DatagramSession> DatagramRunner<S> {
     }
 }
 
-fn open(socket: DatagramSocket, config: &DatagramConfig) -> Result<Box<dyn DgramBackend>, DriverError> {
+fn open(socket: DatagramSocket, config: &DatagramConfig) -> Result<Box<dyn DgramBackend + Send>, DriverError> {
     let choice = config.io.resolve_env()?;
     #[cfg(all(target_os = "linux", any(target_arch = "x86_64", target_arch = "aarch64")))]
     {

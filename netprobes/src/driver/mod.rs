@@ -48,7 +48,7 @@ use crate::time::{Instant, MonotonicClock};
 
 // pub use asyncio::AsyncDriver;
 pub use datagram::{DatagramConfig, DatagramRunner, DatagramStats};
-// pub use stream::{ConnEnd, ConnId, StreamConfig, StreamEvent, StreamRunner, StreamStats};
+pub use stream::{ConnEnd, ConnId, StreamConfig, StreamEvent, StreamRunner, StreamStats};
 pub use sys::{DatagramKind, DatagramSocket};
 
 /// The environment variable that forces an I/O backend (`auto`, `io-uring`, `epoll`).

@@ -125,8 +125,10 @@ fn is_denied(e: Errno) -> bool {
 
 /// A nonblocking TCP socket for `to`, with TCP_NODELAY set when asked: a check sends
 /// one small request and nagle would hold it back behind a delayed ACK (SEMANTICS §11).
-pub(crate) fn tcp_socket(to: &SocketAddr, nodelay: bool) -> Result<OwnedFd, Errno> {
-    let fd = net::socket_with(family_of(to), SocketType::STREAM, flags(), Some(ipproto::TCP))?;
+/// `nonblocking` is for epoll; io_uring waits on the socket itself.
+pub(crate) fn tcp_socket(to: &SocketAddr, nodelay: bool, nonblocking: bool) -> Result<OwnedFd, Errno> {
+    let flags = if nonblocking { flags() } else { SocketFlags::CLOEXEC };
+    let fd = net::socket_with(family_of(to), SocketType::STREAM, flags, Some(ipproto::TCP))?;
     if nodelay {
         sockopt::set_tcp_nodelay(&fd, true)?;
     }

@@ -24,6 +24,7 @@ impl DeadlineHeap {
     }
 
     /// The earliest live deadline; stale entries on top are dropped on the way.
+    #[cfg(test)]
     pub(crate) fn peek(&mut self, mut current: impl FnMut(u64, Instant) -> bool) -> Option<Instant> {
         while let Some(Reverse((at, key))) = self.heap.peek().copied() {
             if current(key, at) {
@@ -32,6 +33,11 @@ impl DeadlineHeap {
             self.heap.pop();
         }
         None
+    }
+
+    /// The earliest entry, live or stale (a lower bound of the next live deadline).
+    pub(crate) fn peek_raw(&self) -> Option<Instant> {
+        self.heap.peek().map(|Reverse((at, _))| *at)
     }
 
     /// Removes and returns one live entry due at or before `now`.

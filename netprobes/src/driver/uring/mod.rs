@@ -136,10 +136,6 @@ impl Ring {
         self.ring.completion().next()
     }
 
-    pub(crate) fn has_completions(&mut self) -> bool {
-        !self.ring.completion().is_empty()
-    }
-
     /// An eventfd the kernel signals on every completion, created on first use.
     pub(crate) fn notify_fd(&mut self) -> Result<BorrowedFd<'_>, DriverError> {
         if self.eventfd.is_none() {
