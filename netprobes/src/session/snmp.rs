@@ -74,7 +74,9 @@ pub enum Request {
     GetNext(Vec<Oid<'static>>),
     GetBulk { non_repeaters: u32, max_repetitions: u32, oids: Vec<Oid<'static>> },
     /// Everything below `root`, in order. `max_repetitions` > 0 walks with GETBULK
-    /// (v2c/v3), 0 with GETNEXT; v1 always uses GETNEXT.
+    /// (v2c/v3), 0 with GETNEXT; v1 always uses GETNEXT. As with snmpwalk, a walk
+    /// that finds nothing GETs `root` itself, and one that runs into the end of the
+    /// agent's MIB inside the subtree ends with that endOfMibView binding.
     Walk { root: Oid<'static>, max_repetitions: u32 },
 }
 
@@ -644,7 +646,14 @@ impl SnmpManager {
             return self.finish(now, id, Outcome::Failed(f));
         } else {
             for vb in pdu.varbinds {
-                if vb.value == Value::EndOfMibView || !vb.oid.starts_with(&walk.root) {
+                if !vb.oid.starts_with(&walk.root) {
+                    done = true;
+                    break;
+                }
+                if vb.value.is_exception() {
+                    // endOfMibView echoes the OID asked for: inside the subtree, it
+                    // is kept (snmpwalk prints it) and ends the walk.
+                    walk.collected.push(vb.into_owned());
                     done = true;
                     break;
                 }

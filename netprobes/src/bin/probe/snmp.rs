@@ -372,10 +372,6 @@ fn netsnmp(a: NetSnmp, kind: Kind) -> ExitCode {
     let code = match &event.outcome {
         Outcome::Values(vbs) => {
             for vb in vbs {
-                // Walks end silently at endOfMibView, as snmpwalk.
-                if kind == Kind::Walk && vb.value == bergamot_netprobes::wire::snmp::Value::EndOfMibView {
-                    continue;
-                }
                 let _ = writeln!(out, "{vb}");
             }
             0

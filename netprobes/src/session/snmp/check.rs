@@ -170,9 +170,7 @@ pub fn evaluate(outcome: &Outcome, thresholds: &[Thresholds]) -> Report {
                 shown.push(if s == Status::Ok { text.clone() } else { format!("*{text}*") });
                 let mut p = format!("{}={text}{uom}", label(&vb.oid));
                 if th.any() {
-                    let w = th.warning.as_ref().map(|r| r.text.as_str()).unwrap_or("");
-                    let c = th.critical.as_ref().map(|r| r.text.as_str()).unwrap_or("");
-                    let _ = write!(p, ";{w};{c}");
+                    let _ = write!(p, ";{};{}", perf_range(th.warning.as_ref()), perf_range(th.critical.as_ref()));
                 }
                 perf.push(p);
             }
@@ -186,6 +184,11 @@ pub fn evaluate(outcome: &Outcome, thresholds: &[Thresholds]) -> Report {
         }
     }
     Report { status, output: format!("SNMP {} - {} | {}", status.label(), shown.join(" "), perf.join(" ")) }
+}
+
+/// A range in perfdata as check_snmp writes it: as given.
+fn perf_range(r: Option<&Range>) -> &str {
+    r.map(|r| r.text.as_str()).unwrap_or("")
 }
 
 /// The number in a value with its printed form and perfdata unit. TimeTicks and
@@ -291,6 +294,7 @@ mod tests {
         let t = thresholds(None, Some("~:5"), 1).unwrap();
         let r = evaluate(&Outcome::Values(vec![vb("1.3.6.1.2.1.2.2.1.5.1", Value::Gauge32(10000000))]), &t);
         assert_eq!(r.status, Status::Critical);
+        assert_eq!(r.output, "SNMP CRITICAL - *10000000* | iso.3.6.1.2.1.2.2.1.5.1=10000000;;~:5");
 
         let r = evaluate(&Outcome::Values(vec![vb("1.3.6.1.2.1.1.1.0", Value::OctetString(Cow::Borrowed(b"Linux vm")))]), &[]);
         assert_eq!(r.output, "SNMP OK - \"Linux vm\" | ");

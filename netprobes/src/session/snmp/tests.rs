@@ -391,7 +391,9 @@ fn walks_with_getbulk_getnext_and_v1() {
     let mut mgr = SnmpManager::new(ManagerConfig::default());
     mgr.start(Instant::ZERO, v2c("public"), Request::Walk { root: oid("1.3.6.1.2.1.2"), max_repetitions: 5 }).unwrap();
     let (events, _) = run(&mut mgr, &mut agent, Instant::ZERO);
-    assert_eq!(values(&events[0]).len(), 1);
+    let v = values(&events[0]);
+    assert_eq!(v.len(), 2);
+    assert_eq!(v[1], VarBind { oid: oid("1.3.6.1.2.1.2.1.0"), value: Value::EndOfMibView });
     // A walk of a leaf falls back to GET, like snmpwalk.
     let mut mgr = SnmpManager::new(ManagerConfig::default());
     mgr.start(Instant::ZERO, v2c("public"), Request::Walk { root: oid("1.3.6.1.2.1.1.3.0"), max_repetitions: 5 }).unwrap();

@@ -62,6 +62,10 @@ impl Value<'_> {
             Value::Counter32(v) | Value::Gauge32(v) | Value::TimeTicks(v) => Some(f64::from(*v)),
             Value::Counter64(v) => Some(*v as f64),
             Value::OctetString(s) => std::str::from_utf8(s).ok()?.trim().parse().ok(),
+            Value::Opaque(s) => match opaque_float(s)? {
+                OpaqueFloat::Float(v) => Some(f64::from(v)),
+                OpaqueFloat::Double(v) => Some(v),
+            },
             _ => None,
         }
     }
@@ -123,6 +127,22 @@ impl Value<'_> {
     }
 }
 
+/// A float or double wrapped in Opaque (draft-perkins-opaque-01: tag 0x9f78 or
+/// 0x9f79 inside the Opaque), as net-snmp's UCD-SNMP-MIB load averages are sent.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum OpaqueFloat {
+    Float(f32),
+    Double(f64),
+}
+
+pub fn opaque_float(c: &[u8]) -> Option<OpaqueFloat> {
+    match c {
+        [0x9f, 0x78, 0x04, rest @ ..] => Some(OpaqueFloat::Float(f32::from_be_bytes(rest.try_into().ok()?))),
+        [0x9f, 0x79, 0x08, rest @ ..] => Some(OpaqueFloat::Double(f64::from_be_bytes(rest.try_into().ok()?))),
+        _ => None,
+    }
+}
+
 fn unsigned32(c: &[u8], what: &'static str) -> Result<u32, DecodeError> {
     let v = ber::decode_unsigned(c, 4, what)?;
     u32::try_from(v).map_err(|_| DecodeError::IntegerTooLarge { what, len: c.len() })
@@ -150,7 +170,11 @@ impl fmt::Display for Value<'_> {
                 }
                 write!(f, "{h}:{m:02}:{s:02}.{cs:02}")
             }
-            Value::Opaque(s) => write!(f, "OPAQUE: {}", Hex(s)),
+            Value::Opaque(s) => match opaque_float(s) {
+                Some(OpaqueFloat::Float(v)) => write!(f, "Opaque: Float: {v:.6}"),
+                Some(OpaqueFloat::Double(v)) => write!(f, "Opaque: Double: {v:.6}"),
+                None => write!(f, "OPAQUE: {}", Hex(s)),
+            },
             Value::Counter64(v) => write!(f, "Counter64: {v}"),
             Value::NoSuchObject => write!(f, "No Such Object available on this agent at this OID"),
             Value::NoSuchInstance => write!(f, "No Such Instance currently exists at this OID"),
@@ -175,16 +199,19 @@ fn fmt_octets(f: &mut fmt::Formatter<'_>, s: &[u8]) -> fmt::Result {
     }
 }
 
-/// Upper-case hex bytes separated by spaces, as net-snmp prints them.
+/// Hex as net-snmp prints it: upper case, each byte followed by a space, a line
+/// break after every 16 bytes when more follow.
 pub struct Hex<'b>(pub &'b [u8]);
 
 impl fmt::Display for Hex<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, b) in self.0.iter().enumerate() {
+        for (i, chunk) in self.0.chunks(16).enumerate() {
             if i > 0 {
-                write!(f, " ")?;
+                writeln!(f)?;
             }
-            write!(f, "{b:02X}")?;
+            for b in chunk {
+                write!(f, "{b:02X} ")?;
+            }
         }
         Ok(())
     }
@@ -528,9 +555,19 @@ mod tests {
         assert_eq!(Value::TimeTicks(12345).to_string(), "Timeticks: (12345) 0:02:03.45");
         assert_eq!(Value::TimeTicks(8_640_000 + 360_000 * 3 + 1).to_string(), "Timeticks: (9720001) 1 day, 3:00:00.01");
         assert_eq!(Value::OctetString(Cow::Borrowed(b"Linux x")).to_string(), "STRING: \"Linux x\"");
-        assert_eq!(Value::OctetString(Cow::Borrowed(&[0x80, 0x00, 0x1f])).to_string(), "Hex-STRING: 80 00 1F");
+        assert_eq!(Value::OctetString(Cow::Borrowed(&[0x80, 0x00, 0x1f])).to_string(), "Hex-STRING: 80 00 1F ");
+        let long: Vec<u8> = (0..18).collect();
+        assert_eq!(
+            Value::OctetString(Cow::Borrowed(&long)).to_string(),
+            "Hex-STRING: 00 01 02 03 04 05 06 07 08 09 0A 0B 0C 0D 0E 0F \n10 11 "
+        );
         assert_eq!(Value::OctetString(Cow::Borrowed(b"")).to_string(), "\"\"");
         assert_eq!(Value::IpAddress([10, 0, 0, 1]).to_string(), "IpAddress: 10.0.0.1");
+        // snmpd's laLoadFloat, as snmpwalk prints it.
+        let load = Value::Opaque(Cow::Borrowed(&[0x9f, 0x78, 0x04, 0x3f, 0xde, 0x90, 0x00]));
+        assert_eq!(load.to_string(), "Opaque: Float: 1.738770");
+        assert_eq!(load.as_f64(), Some(1.73876953125));
+        assert_eq!(Value::Opaque(Cow::Borrowed(&[1, 2])).to_string(), "OPAQUE: 01 02 ");
         assert_eq!(Value::ObjectId(oid("1.3.6.1")).to_string(), "OID: .1.3.6.1");
     }
 
