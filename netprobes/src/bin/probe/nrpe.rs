@@ -1,14 +1,348 @@
-//! `bergamot-probe nrpe` (being written: exits UNKNOWN until its probe lands).
+//! `bergamot-probe nrpe`: check_nrpe's flags (`-H -p -c -a -n -t -u -2 -L`), output
+//! and exit codes, plus `-A` (verify the server against a CA with rustls) and
+//! `--repeat`/`--concurrency` to run many checks from one process (benchmarks). The
+//! protocol is the library's `NrpeSession`; this file reads flags, connects, retries
+//! with v2 packets when the session asks, and prints.
 
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bergamot_netprobes::driver::IoChoice;
+use bergamot_netprobes::session::nrpe::{NrpeAnswer, NrpeEvent, NrpeFailure, NrpeQuery, NrpeSession};
+use bergamot_netprobes::session::tls::{self, TlsClient, TlsError};
+use bergamot_netprobes::session::{StreamSession, StreamState};
+use bergamot_netprobes::time::MonotonicClock;
+use bergamot_netprobes::wire::nrpe::{DEFAULT_MAX_BUFFER_LEN, PORT, Version};
+use rustls::pki_types::ServerName;
 
 #[derive(Debug, clap::Args)]
+#[command(
+    after_help = "bergamot-probe nrpe -H HOST [-p PORT] [-n] [-2] [-t SECONDS[:STATE]] [-u] [-c COMMAND [-a ARG...]]\n\
+Without -c the server's version is asked (_NRPE_CHECK). -a must come last."
+)]
 pub struct Args {
-    /// Arguments, ignored until this probe lands.
-    rest: Vec<String>,
+    /// The host running the NRPE daemon.
+    #[arg(short = 'H', long = "host", value_name = "HOST")]
+    host: String,
+    /// The daemon's port.
+    #[arg(short = 'p', long = "port", default_value_t = PORT)]
+    port: u16,
+    /// The command the daemon should run.
+    #[arg(short = 'c', long = "command", value_name = "COMMAND")]
+    command: Option<String>,
+    /// Arguments for the command (sent as command!a1!a2; must be the last option).
+    #[arg(short = 'a', long = "args", num_args = 1.., allow_hyphen_values = true, value_name = "ARG")]
+    args: Vec<String>,
+    /// Plaintext: no TLS (the server must run with -n too).
+    #[arg(short = 'n', long = "no-ssl")]
+    no_ssl: bool,
+    /// Only version 2 packets (no v4 first).
+    #[arg(short = '2', long = "v2-packets-only")]
+    v2_only: bool,
+    /// Seconds for the whole check, and the state to report when they run out
+    /// (OK, WARNING, CRITICAL, UNKNOWN or 0-3; default CRITICAL).
+    #[arg(short = 't', long = "timeout", value_name = "SECONDS[:STATE]", default_value = "10")]
+    timeout: String,
+    /// Connection problems are UNKNOWN instead of CRITICAL.
+    #[arg(short = 'u', long = "unknown-timeout")]
+    unknown_timeout: bool,
+    /// OpenSSL cipher list (default check_nrpe's "ALL:!MD5:@STRENGTH:@SECLEVEL=0").
+    #[arg(short = 'L', long = "cipher-list", value_name = "LIST")]
+    ciphers: Option<String>,
+    /// Verify the server's certificate against this PEM file (rustls; the name
+    /// checked is -H). Without it TLS is check_nrpe's: anonymous DH allowed, no
+    /// verification.
+    #[arg(short = 'A', long = "ca-cert-file", value_name = "FILE")]
+    ca_file: Option<PathBuf>,
+    /// Run the check this many times (benchmarks); prints a summary on stderr.
+    #[arg(long = "repeat", value_name = "N", default_value_t = 1)]
+    repeat: usize,
+    /// With --repeat: checks in flight at once.
+    #[arg(long = "concurrency", value_name = "K", default_value_t = 1)]
+    concurrency: usize,
+    /// I/O backend: auto (io_uring, else epoll), io-uring or epoll; default from
+    /// BERGAMOT_IO.
+    #[arg(long = "io", value_name = "BACKEND", default_value = "auto")]
+    io: IoChoice,
 }
 
-pub fn run(_args: Args) -> ExitCode {
-    println!("UNKNOWN - bergamot-probe nrpe is not built yet");
-    ExitCode::from(3)
+const STATE_NAMES: [&str; 4] = ["OK", "WARNING", "CRITICAL", "UNKNOWN"];
+const UNKNOWN: u8 = 3;
+
+/// How one check ended.
+#[derive(Debug)]
+enum Outcome {
+    Answer(NrpeAnswer),
+    Failed(NrpeFailure),
+    /// The TCP connection could not be made.
+    Connect(std::io::Error),
+}
+
+/// Makes a TLS client per connection (OpenSSL contexts and rustls configs are built
+/// once and shared).
+#[derive(Clone)]
+enum TlsMaker {
+    Plain,
+    Rustls(Arc<rustls::ClientConfig>, ServerName<'static>),
+    #[cfg(feature = "nrpe-adh")]
+    OpenSsl(tls::AdhConnector),
+}
+
+impl TlsMaker {
+    fn from_args(args: &Args) -> Result<TlsMaker, String> {
+        if args.no_ssl {
+            return Ok(TlsMaker::Plain);
+        }
+        let name = || {
+            ServerName::try_from(args.host.clone()).map_err(|e| format!("-H {}: not a TLS server name: {e}", args.host))
+        };
+        if let Some(path) = &args.ca_file {
+            let pem = std::fs::read(path).map_err(|e| format!("-A {}: {e}", path.display()))?;
+            let config = tls::rustls_config_from_pem(&pem).map_err(|e| format!("-A {}: {e}", path.display()))?;
+            return Ok(TlsMaker::Rustls(config, name()?));
+        }
+        #[cfg(feature = "nrpe-adh")]
+        {
+            let connector = match &args.ciphers {
+                Some(list) => tls::AdhConnector::with_ciphers(list),
+                None => tls::AdhConnector::new(),
+            };
+            connector.map(TlsMaker::OpenSsl).map_err(|e| e.to_string())
+        }
+        #[cfg(not(feature = "nrpe-adh"))]
+        {
+            // Without OpenSSL there is no anonymous DH: verified rustls is all we have.
+            let config = tls::rustls_config_webpki_roots().map_err(|e| e.to_string())?;
+            Ok(TlsMaker::Rustls(config, name()?))
+        }
+    }
+
+    fn make(&self) -> Result<Option<TlsClient>, TlsError> {
+        match self {
+            TlsMaker::Plain => Ok(None),
+            TlsMaker::Rustls(config, name) => TlsClient::rustls(config.clone(), name.clone()).map(Some),
+            #[cfg(feature = "nrpe-adh")]
+            TlsMaker::OpenSsl(c) => TlsClient::openssl(c).map(Some),
+        }
+    }
+}
+
+/// `-t SECONDS[:STATE]`.
+fn parse_timeout(text: &str) -> Result<(Duration, u8), String> {
+    let (secs, state) = match text.split_once(':') {
+        Some((s, st)) => (s, Some(st)),
+        None => (text, None),
+    };
+    let secs: f64 = secs.trim().parse().map_err(|_| format!("-t {text}: the interval is not a number"))?;
+    if !(secs > 0.0 && secs.is_finite()) {
+        return Err(format!("-t {text}: the interval must be positive"));
+    }
+    let state = match state.map(|s| s.trim().to_ascii_uppercase()) {
+        None => 2,
+        Some(s) => match STATE_NAMES.iter().position(|n| *n == s) {
+            Some(i) => i as u8,
+            None => match s.parse::<u8>() {
+                Ok(n) if n <= 3 => n,
+                _ => return Err(format!("-t {text}: the state must be OK, WARNING, CRITICAL, UNKNOWN or 0-3")),
+            },
+        },
+    };
+    Ok((Duration::from_secs_f64(secs), state))
+}
+
+pub fn run(args: Args) -> ExitCode {
+    match run_inner(&args) {
+        Ok(code) => ExitCode::from(code),
+        Err(msg) => {
+            println!("CHECK_NRPE: {msg}");
+            ExitCode::from(UNKNOWN)
+        }
+    }
+}
+
+fn run_inner(args: &Args) -> Result<u8, String> {
+    let (timeout, timeout_state) = parse_timeout(&args.timeout)?;
+    let timeout_state = if args.unknown_timeout { UNKNOWN } else { timeout_state };
+    let addr = (args.host.as_str(), args.port)
+        .to_socket_addrs()
+        .map_err(|e| format!("cannot resolve {}: {e}", args.host))?
+        .next()
+        .ok_or_else(|| format!("{} has no address", args.host))?;
+    let query = NrpeQuery {
+        command: args.command.clone().unwrap_or_default(),
+        args: args.args.clone(),
+        version: if args.v2_only { Version::V2 } else { Version::V4 },
+        timeout,
+        max_buffer: DEFAULT_MAX_BUFFER_LEN,
+        fallback_to_v2: !args.v2_only,
+    };
+    // Refuse a query that cannot be encoded before connecting anywhere.
+    query.packet().map_err(|e| e.to_string())?;
+    let tls = TlsMaker::from_args(args)?;
+    let clock = MonotonicClock::new();
+    let repeat = args.repeat.max(1);
+    let started = clock.now();
+    let outcomes = run_checks(&clock, addr, &query, &tls, repeat, args.concurrency.max(1));
+    let elapsed = clock.now().saturating_since(started);
+
+    let mut worst = 0u8;
+    let mut counts = [0usize; 4];
+    let mut first = None;
+    for o in &outcomes {
+        let (code, text) = render(o, addr, timeout_state, args.unknown_timeout);
+        counts[usize::from(code.min(3))] += 1;
+        worst = worst.max(code.min(3));
+        first.get_or_insert((code, text));
+    }
+    let Some((code, (stdout, stderr))) = first else {
+        return Err("no check ran".into());
+    };
+    print!("{stdout}");
+    eprint!("{stderr}");
+    if repeat == 1 {
+        return Ok(code);
+    }
+    eprintln!(
+        "{} checks in {:.3} s ({} at once): {} OK, {} WARNING, {} CRITICAL, {} UNKNOWN",
+        outcomes.len(),
+        elapsed.as_secs_f64(),
+        args.concurrency.max(1),
+        counts[0],
+        counts[1],
+        counts[2],
+        counts[3]
+    );
+    Ok(worst)
+}
+
+/// Exit code, stdout and stderr for one outcome, worded as check_nrpe words them.
+fn render(o: &Outcome, addr: SocketAddr, timeout_state: u8, unknown: bool) -> (u8, (String, String)) {
+    let conn_state = if unknown { UNKNOWN } else { 2 };
+    match o {
+        Outcome::Answer(a) => {
+            let code = u8::try_from(a.result_code).ok().filter(|c| *c <= 3).unwrap_or(UNKNOWN);
+            if a.text.is_empty() {
+                return (code, ("NRPE: Unable to read output\n".into(), String::new()));
+            }
+            (code, (format!("{}\n", a.text), String::new()))
+        }
+        Outcome::Failed(NrpeFailure::Timeout { timeout, .. }) => {
+            let name = STATE_NAMES[usize::from(timeout_state)];
+            (
+                timeout_state,
+                (
+                    format!("CHECK_NRPE STATE {name}: Socket timeout after {} seconds.\n", timeout.as_secs()),
+                    String::new(),
+                ),
+            )
+        }
+        Outcome::Failed(f) => (UNKNOWN, (format!("CHECK_NRPE: {f}\n"), String::new())),
+        Outcome::Connect(e) => {
+            let why = e.to_string();
+            let why = why.split(" (os error").next().unwrap_or(&why);
+            let (ip, port) = (addr.ip(), addr.port());
+            (
+                conn_state,
+                (
+                    String::new(),
+                    format!("connect to address {ip} port {port}: {why}\nconnect to host {ip} port {port}: {why}\n"),
+                ),
+            )
+        }
+    }
+}
+
+/// Runs `repeat` checks, at most `concurrency` at once, retrying with v2 packets
+/// where a session asks for it.
+fn run_checks(
+    clock: &MonotonicClock,
+    addr: SocketAddr,
+    query: &NrpeQuery,
+    tls: &TlsMaker,
+    repeat: usize,
+    _concurrency: usize,
+) -> Vec<Outcome> {
+    (0..repeat).map(|_| one_check(clock, addr, query, tls)).collect()
+}
+
+fn one_check(clock: &MonotonicClock, addr: SocketAddr, query: &NrpeQuery, tls: &TlsMaker) -> Outcome {
+    let mut query = query.clone();
+    loop {
+        let client = match tls.make() {
+            Ok(c) => c,
+            Err(e) => return Outcome::Failed(NrpeFailure::Tls(e)),
+        };
+        let session = match NrpeSession::new(clock.now(), &query, client) {
+            Ok(s) => s,
+            Err(e) => {
+                return Outcome::Failed(NrpeFailure::Protocol(match e {
+                    bergamot_netprobes::session::nrpe::NrpeError::Query(q) => q,
+                }));
+            }
+        };
+        match drive_blocking(clock, addr, session) {
+            Ok(NrpeEvent::RetryWithV2) => query = query.for_v2_retry(),
+            Ok(NrpeEvent::Answer(a)) => return Outcome::Answer(a),
+            Ok(NrpeEvent::Failed(f)) => return Outcome::Failed(f),
+            Err(e) => return Outcome::Connect(e),
+        }
+    }
+}
+
+/// One session over a blocking socket (until the driver's stream runner lands).
+fn drive_blocking(clock: &MonotonicClock, addr: SocketAddr, mut s: NrpeSession) -> std::io::Result<NrpeEvent> {
+    let until = |s: &NrpeSession| s.poll_timeout().map(|d| d.saturating_since(clock.now()));
+    let mut stream = match TcpStream::connect_timeout(
+        &addr,
+        until(&s).unwrap_or(Duration::from_secs(10)).max(Duration::from_millis(1)),
+    ) {
+        Ok(st) => st,
+        Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {
+            s.handle_timeout(s.poll_timeout().unwrap_or(clock.now()));
+            return s.poll_event().ok_or(e);
+        }
+        Err(e) => return Err(e),
+    };
+    // nrpe never sets TCP_NODELAY: without it on our side the query's last segment
+    // waits for a delayed ACK (SEMANTICS.md §11).
+    stream.set_nodelay(true)?;
+    s.handle_connected(clock.now());
+    let mut buf = vec![0u8; 16 * 1024];
+    let mut out = Vec::new();
+    loop {
+        s.poll_transmit(&mut out);
+        if !out.is_empty() {
+            if stream.write_all(&out).is_err() {
+                s.handle_reset(clock.now());
+            }
+            out.clear();
+        }
+        if let Some(ev) = s.poll_event() {
+            return Ok(ev);
+        }
+        if s.state() == StreamState::Close {
+            return Err(std::io::Error::other("session closed without an event"));
+        }
+        let now = clock.now();
+        match s.poll_timeout() {
+            Some(d) if d <= now => {
+                s.handle_timeout(now);
+                continue;
+            }
+            Some(d) => stream.set_read_timeout(Some(d.saturating_since(now)))?,
+            None => stream.set_read_timeout(None)?,
+        }
+        match stream.read(&mut buf) {
+            Ok(n) => s.handle_input(clock.now(), buf.get(..n).unwrap_or(&[])),
+            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {
+                s.handle_timeout(clock.now())
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(_) => s.handle_reset(clock.now()),
+        }
+    }
 }
