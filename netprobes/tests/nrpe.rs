@@ -6,6 +6,7 @@
 //! openssl with apt-get when missing. Assertions are about results and text, never
 //! about time.
 
+use std::collections::{HashMap, VecDeque};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -15,9 +16,10 @@ use std::sync::{Arc, Mutex, Once};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+use bergamot_netprobes::driver::{ConnEnd, ConnId, IoChoice, Runner, StreamConfig, StreamEvent, StreamRunner};
+use bergamot_netprobes::session::StreamSession;
 use bergamot_netprobes::session::nrpe::{NrpeAnswer, NrpeEvent, NrpeFailure, NrpeQuery, NrpeSession, Phase};
 use bergamot_netprobes::session::tls::{self, TlsClient};
-use bergamot_netprobes::session::{StreamSession, StreamState};
 use bergamot_netprobes::time::MonotonicClock;
 use bergamot_netprobes::wire::nrpe::{PacketType, Repr, Version, frame_len};
 use bergamot_netprobes::wire::plugin::PluginStatus;
@@ -262,59 +264,81 @@ impl End {
 }
 
 /// The sequence of attempts one check made (`Version` per connection).
+#[derive(Debug)]
 struct Attempts(Vec<Version>);
 
-/// One check with v2 fallback, each attempt a session over a blocking socket.
+/// One check with v2 fallback, on the driver's stream runner.
 fn check(addr: SocketAddr, query: &NrpeQuery, tls: &dyn Fn() -> Option<TlsClient>) -> (End, Attempts) {
-    let clock = MonotonicClock::new();
-    let mut query = query.clone();
-    let mut attempts = Vec::new();
-    loop {
-        attempts.push(query.version);
-        let session = NrpeSession::new(clock.now(), &query, tls()).unwrap();
-        match drive(&clock, addr, session) {
-            Ok(NrpeEvent::RetryWithV2) => query = query.for_v2_retry(),
-            Ok(NrpeEvent::Answer(a)) => return (End::Answer(a), Attempts(attempts)),
-            Ok(NrpeEvent::Failed(f)) => return (End::Failed(f), Attempts(attempts)),
-            Err(e) => return (End::ConnectError(e), Attempts(attempts)),
-        }
-    }
+    run_many(addr, std::slice::from_ref(query), tls, 1, IoChoice::Auto).pop().expect("one result")
 }
 
-/// Runs one session to its event over a blocking std socket.
-fn drive(clock: &MonotonicClock, addr: SocketAddr, mut s: NrpeSession) -> std::io::Result<NrpeEvent> {
-    let mut stream = TcpStream::connect(addr)?;
-    stream.set_nodelay(true)?;
-    s.handle_connected(clock.now());
-    let mut buf = vec![0u8; 4096];
-    let mut out = Vec::new();
-    loop {
-        s.poll_transmit(&mut out);
-        if !out.is_empty() {
-            if stream.write_all(&out).is_err() {
-                s.handle_reset(clock.now());
+/// Runs `queries` with at most `concurrency` connections at once; a session asking
+/// for v2 gets a new connection. Results in the order of `queries`.
+fn run_many(
+    addr: SocketAddr,
+    queries: &[NrpeQuery],
+    tls: &dyn Fn() -> Option<TlsClient>,
+    concurrency: usize,
+    io: IoChoice,
+) -> Vec<(End, Attempts)> {
+    let clock = MonotonicClock::new();
+    let config = StreamConfig { io, max_connections: concurrency, ..StreamConfig::default() };
+    let mut runner = StreamRunner::<NrpeSession>::new(&config, clock).unwrap();
+    let mut results: Vec<(Option<End>, Vec<Version>)> = queries.iter().map(|_| (None, Vec::new())).collect();
+    let mut pending: VecDeque<(usize, NrpeQuery)> = queries.iter().cloned().enumerate().collect();
+    let mut conns: HashMap<ConnId, (usize, NrpeQuery)> = HashMap::new();
+    let mut left = queries.len();
+    while left > 0 {
+        while runner.room() > 0 {
+            let Some((i, q)) = pending.pop_front() else { break };
+            results[i].1.push(q.version);
+            let session = NrpeSession::new(clock.now(), &q, tls()).unwrap();
+            let conn = runner.connect(addr, None, session).map_err(|_| "room was checked").unwrap();
+            conns.insert(conn, (i, q));
+        }
+        runner.process().unwrap();
+        while let Some(ev) = runner.poll_event() {
+            let (i, q, event) = match ev {
+                StreamEvent::Session { conn, event } => {
+                    let (i, q) = conns[&conn].clone();
+                    (i, q, event)
+                }
+                StreamEvent::Closed { conn, end, mut session, at } => {
+                    let (i, q) = conns.remove(&conn).unwrap();
+                    if session.is_done() {
+                        continue;
+                    }
+                    match end {
+                        ConnEnd::ConnectFailed(e) => {
+                            results[i].0 = Some(End::ConnectError(std::io::Error::from_raw_os_error(e.raw_os_error())));
+                            left -= 1;
+                            continue;
+                        }
+                        ConnEnd::Failed(_) => session.handle_reset(at),
+                        other => panic!("{other:?} but the session is not done"),
+                    }
+                    (i, q, session.poll_event().expect("an event after a reset"))
+                }
+            };
+            match event {
+                NrpeEvent::RetryWithV2 => pending.push_front((i, q.for_v2_retry())),
+                NrpeEvent::Answer(a) => {
+                    assert!(results[i].0.replace(End::Answer(a)).is_none());
+                    left -= 1;
+                }
+                NrpeEvent::Failed(f) => {
+                    assert!(results[i].0.replace(End::Failed(f)).is_none());
+                    left -= 1;
+                }
             }
-            out.clear();
         }
-        if let Some(ev) = s.poll_event() {
-            assert_eq!(s.state(), StreamState::Close);
-            return Ok(ev);
-        }
-        let now = clock.now();
-        let deadline = s.poll_timeout().expect("a running session has a deadline");
-        if deadline <= now {
-            s.handle_timeout(now);
-            continue;
-        }
-        stream.set_read_timeout(Some(deadline.saturating_since(now)))?;
-        match stream.read(&mut buf) {
-            Ok(n) => s.handle_input(clock.now(), &buf[..n]),
-            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {
-                s.handle_timeout(clock.now())
-            }
-            Err(_) => s.handle_reset(clock.now()),
+        if left > 0 && (runner.room() == 0 || pending.is_empty()) {
+            let until = runner.poll_timeout();
+            runner.wait(until).unwrap();
         }
     }
+    assert!(runner.is_idle() || runner.active() == 0);
+    results.into_iter().map(|(end, attempts)| (end.expect("every check ended"), Attempts(attempts))).collect()
 }
 
 fn plain() -> Option<TlsClient> {
@@ -427,6 +451,25 @@ fn certificate_nrpe() {
     };
     let f = check(server.addr(), &query("check_exit0"), &wrong_name).0.failure();
     assert!(f.to_string().contains("not valid for name"), "{f}");
+}
+
+/// Many checks at once over each I/O backend, plaintext and anonymous DH: every one
+/// answered, each with its own command's result.
+#[test]
+fn many_checks_at_once_on_both_backends() {
+    let plain_srv = Nrpe::start(Security::Plain);
+    let adh_srv = Nrpe::start(Security::AnonymousDh);
+    let queries: Vec<NrpeQuery> = (0..60).map(|i| query(&format!("check_exit{}", i % 4))).collect();
+    for io in [IoChoice::IoUring, IoChoice::Epoll] {
+        for (server, tls) in [(&plain_srv, &plain as &dyn Fn() -> Option<TlsClient>), (&adh_srv, &adh)] {
+            let results = run_many(server.addr(), &queries, tls, 12, io);
+            for (i, (end, attempts)) in results.into_iter().enumerate() {
+                let a = end.answer();
+                assert_eq!(attempts.0, [Version::V4]);
+                assert_eq!(a.result_code, (i % 4) as i16, "{io:?} check {i}");
+            }
+        }
+    }
 }
 
 // ------------------------------------------------------------------ bergamot-probe vs check_nrpe

@@ -4,17 +4,17 @@
 //! protocol is the library's `NrpeSession`; this file reads flags, connects, retries
 //! with v2 packets when the session asks, and prints.
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::collections::{HashMap, VecDeque};
+use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bergamot_netprobes::driver::IoChoice;
-use bergamot_netprobes::session::nrpe::{NrpeAnswer, NrpeEvent, NrpeFailure, NrpeQuery, NrpeSession};
+use bergamot_netprobes::driver::{ConnEnd, ConnId, IoChoice, Runner, StreamConfig, StreamEvent, StreamRunner};
+use bergamot_netprobes::session::StreamSession;
+use bergamot_netprobes::session::nrpe::{NrpeAnswer, NrpeError, NrpeEvent, NrpeFailure, NrpeQuery, NrpeSession};
 use bergamot_netprobes::session::tls::{self, TlsClient, TlsError};
-use bergamot_netprobes::session::{StreamSession, StreamState};
 use bergamot_netprobes::time::MonotonicClock;
 use bergamot_netprobes::wire::nrpe::{DEFAULT_MAX_BUFFER_LEN, PORT, Version};
 use rustls::pki_types::ServerName;
@@ -186,7 +186,7 @@ fn run_inner(args: &Args) -> Result<u8, String> {
     let clock = MonotonicClock::new();
     let repeat = args.repeat.max(1);
     let started = clock.now();
-    let outcomes = run_checks(&clock, addr, &query, &tls, repeat, args.concurrency.max(1));
+    let outcomes = run_checks(clock, addr, &query, &tls, repeat, args.concurrency.max(1), args.io)?;
     let elapsed = clock.now().saturating_since(started);
 
     let mut worst = 0u8;
@@ -256,93 +256,115 @@ fn render(o: &Outcome, addr: SocketAddr, timeout_state: u8, unknown: bool) -> (u
     }
 }
 
-/// Runs `repeat` checks, at most `concurrency` at once, retrying with v2 packets
-/// where a session asks for it.
+/// Runs `repeat` checks, at most `concurrency` at once, on the driver's stream
+/// runner; a session that asks for v2 gets a new connection with v2 packets.
 fn run_checks(
-    clock: &MonotonicClock,
+    clock: MonotonicClock,
     addr: SocketAddr,
     query: &NrpeQuery,
     tls: &TlsMaker,
     repeat: usize,
-    _concurrency: usize,
-) -> Vec<Outcome> {
-    (0..repeat).map(|_| one_check(clock, addr, query, tls)).collect()
-}
-
-fn one_check(clock: &MonotonicClock, addr: SocketAddr, query: &NrpeQuery, tls: &TlsMaker) -> Outcome {
-    let mut query = query.clone();
-    loop {
-        let client = match tls.make() {
-            Ok(c) => c,
-            Err(e) => return Outcome::Failed(NrpeFailure::Tls(e)),
-        };
-        let session = match NrpeSession::new(clock.now(), &query, client) {
-            Ok(s) => s,
-            Err(e) => {
-                return Outcome::Failed(NrpeFailure::Protocol(match e {
-                    bergamot_netprobes::session::nrpe::NrpeError::Query(q) => q,
-                }));
+    concurrency: usize,
+    io: IoChoice,
+) -> Result<Vec<Outcome>, String> {
+    let config = StreamConfig {
+        io,
+        max_connections: concurrency,
+        read_buffers: u16::try_from(concurrency.clamp(4, 4096)).unwrap_or(4096),
+        ..StreamConfig::default()
+    };
+    let mut runner = StreamRunner::<NrpeSession>::new(&config, clock).map_err(|e| e.to_string())?;
+    let mut outcomes: Vec<Option<Outcome>> = (0..repeat).map(|_| None).collect();
+    // Checks waiting for a connection slot: (index, query); retries go first.
+    let mut pending: VecDeque<(usize, NrpeQuery)> = (0..repeat).map(|i| (i, query.clone())).collect();
+    let mut conns: HashMap<ConnId, (usize, NrpeQuery)> = HashMap::with_capacity(concurrency);
+    let mut left = repeat;
+    while left > 0 {
+        while runner.room() > 0 {
+            let Some((i, q)) = pending.pop_front() else { break };
+            let session = tls.make().map_err(NrpeFailure::Tls).and_then(|t| {
+                NrpeSession::new(clock.now(), &q, t).map_err(|NrpeError::Query(e)| NrpeFailure::Protocol(e))
+            });
+            match session {
+                Err(f) => {
+                    outcomes[i] = Some(Outcome::Failed(f));
+                    left -= 1;
+                }
+                Ok(session) => match runner.connect(addr, None, session) {
+                    Ok(conn) => {
+                        conns.insert(conn, (i, q));
+                    }
+                    Err(_) => {
+                        pending.push_front((i, q));
+                        break;
+                    }
+                },
             }
-        };
-        match drive_blocking(clock, addr, session) {
-            Ok(NrpeEvent::RetryWithV2) => query = query.for_v2_retry(),
-            Ok(NrpeEvent::Answer(a)) => return Outcome::Answer(a),
-            Ok(NrpeEvent::Failed(f)) => return Outcome::Failed(f),
-            Err(e) => return Outcome::Connect(e),
+        }
+        runner.process().map_err(|e| e.to_string())?;
+        while let Some(ev) = runner.poll_event() {
+            let (conn, event) = match ev {
+                StreamEvent::Session { conn, event } => (conn, Some(event)),
+                StreamEvent::Closed { conn, end, mut session, at } => {
+                    let Some((i, q)) = conns.remove(&conn) else { continue };
+                    // Only ends the session did not see itself still need a result.
+                    let event = match end {
+                        _ if session.is_done() => None,
+                        ConnEnd::ConnectFailed(errno) => {
+                            outcomes[i] =
+                                Some(Outcome::Connect(std::io::Error::from_raw_os_error(errno.raw_os_error())));
+                            left -= 1;
+                            None
+                        }
+                        ConnEnd::ConnectTimedOut => {
+                            outcomes[i] = Some(Outcome::Connect(std::io::ErrorKind::TimedOut.into()));
+                            left -= 1;
+                            None
+                        }
+                        ConnEnd::Failed(_) | ConnEnd::PeerClosed | ConnEnd::Done => {
+                            session.handle_reset(at);
+                            session.poll_event()
+                        }
+                    };
+                    if let Some(event) = event {
+                        settle(&mut outcomes, &mut pending, &mut left, i, &q, event);
+                    }
+                    continue;
+                }
+            };
+            if let (Some(event), Some((i, q))) = (event, conns.get(&conn).cloned()) {
+                settle(&mut outcomes, &mut pending, &mut left, i, &q, event);
+            }
+        }
+        if left == 0 {
+            break;
+        }
+        if runner.room() == 0 || pending.is_empty() {
+            let until = runner.poll_timeout();
+            runner.wait(until).map_err(|e| e.to_string())?;
         }
     }
+    Ok(outcomes.into_iter().flatten().collect())
 }
 
-/// One session over a blocking socket (until the driver's stream runner lands).
-fn drive_blocking(clock: &MonotonicClock, addr: SocketAddr, mut s: NrpeSession) -> std::io::Result<NrpeEvent> {
-    let until = |s: &NrpeSession| s.poll_timeout().map(|d| d.saturating_since(clock.now()));
-    let mut stream = match TcpStream::connect_timeout(
-        &addr,
-        until(&s).unwrap_or(Duration::from_secs(10)).max(Duration::from_millis(1)),
-    ) {
-        Ok(st) => st,
-        Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {
-            s.handle_timeout(s.poll_timeout().unwrap_or(clock.now()));
-            return s.poll_event().ok_or(e);
-        }
-        Err(e) => return Err(e),
+/// Records a session's event for check `i` (or queues its v2 retry).
+fn settle(
+    outcomes: &mut [Option<Outcome>],
+    pending: &mut VecDeque<(usize, NrpeQuery)>,
+    left: &mut usize,
+    i: usize,
+    q: &NrpeQuery,
+    event: NrpeEvent,
+) {
+    let outcome = match event {
+        NrpeEvent::RetryWithV2 => return pending.push_front((i, q.for_v2_retry())),
+        NrpeEvent::Answer(a) => Outcome::Answer(a),
+        NrpeEvent::Failed(f) => Outcome::Failed(f),
     };
-    // nrpe never sets TCP_NODELAY: without it on our side the query's last segment
-    // waits for a delayed ACK (SEMANTICS.md §11).
-    stream.set_nodelay(true)?;
-    s.handle_connected(clock.now());
-    let mut buf = vec![0u8; 16 * 1024];
-    let mut out = Vec::new();
-    loop {
-        s.poll_transmit(&mut out);
-        if !out.is_empty() {
-            if stream.write_all(&out).is_err() {
-                s.handle_reset(clock.now());
-            }
-            out.clear();
+    if let Some(slot) = outcomes.get_mut(i) {
+        if slot.is_none() {
+            *left -= 1;
         }
-        if let Some(ev) = s.poll_event() {
-            return Ok(ev);
-        }
-        if s.state() == StreamState::Close {
-            return Err(std::io::Error::other("session closed without an event"));
-        }
-        let now = clock.now();
-        match s.poll_timeout() {
-            Some(d) if d <= now => {
-                s.handle_timeout(now);
-                continue;
-            }
-            Some(d) => stream.set_read_timeout(Some(d.saturating_since(now)))?,
-            None => stream.set_read_timeout(None)?,
-        }
-        match stream.read(&mut buf) {
-            Ok(n) => s.handle_input(clock.now(), buf.get(..n).unwrap_or(&[])),
-            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {
-                s.handle_timeout(clock.now())
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(_) => s.handle_reset(clock.now()),
-        }
+        *slot = Some(outcome);
     }
 }
