@@ -9,6 +9,7 @@
 
 pub mod driver;
 pub mod exec;
+pub mod native;
 pub mod session;
 pub mod time;
 pub mod wire;
