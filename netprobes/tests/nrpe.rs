@@ -414,6 +414,16 @@ fn anonymous_dh_nrpe() {
     let cipher = t.cipher.unwrap();
     assert!(cipher.starts_with("ADH-") || cipher.starts_with("AECDH-"), "{cipher}");
 
+    // With a shared connector and the server as the key, later checks resume the
+    // first one's session (nrpe's children share their parent's ticket key): no DH.
+    let connector = tls::AdhConnector::new().unwrap();
+    let key = server.addr().to_string();
+    let resuming = || Some(TlsClient::openssl_resuming(&connector, &key).unwrap());
+    let resumed: Vec<bool> = (0..3)
+        .map(|_| check(server.addr(), &query("check_exit0"), &resuming).0.answer().tls.unwrap().resumed)
+        .collect();
+    assert_eq!(resumed, [false, true, true]);
+
     // rustls has no anonymous DH: the server refuses the handshake.
     let rustls = || {
         let config = tls::rustls_config_webpki_roots().unwrap();

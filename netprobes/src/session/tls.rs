@@ -94,10 +94,18 @@ impl TlsClient {
         Ok(TlsClient { engine: Engine::Rustls(Box::new(conn)) })
     }
 
-    /// An OpenSSL client with `connector`'s settings (anonymous DH allowed).
+    /// An OpenSSL client with `connector`'s settings (anonymous DH allowed), with a
+    /// full handshake.
     #[cfg(feature = "nrpe-adh")]
     pub fn openssl(connector: &AdhConnector) -> Result<TlsClient, TlsError> {
-        Ok(TlsClient { engine: Engine::OpenSsl(Box::new(adh::Conn::new(connector)?)) })
+        Ok(TlsClient { engine: Engine::OpenSsl(Box::new(adh::Conn::new(connector, None)?)) })
+    }
+
+    /// Like [`TlsClient::openssl`], resuming the session last made with `peer` (any
+    /// key naming the server, e.g. `address:port`) when there is one.
+    #[cfg(feature = "nrpe-adh")]
+    pub fn openssl_resuming(connector: &AdhConnector, peer: &str) -> Result<TlsClient, TlsError> {
+        Ok(TlsClient { engine: Engine::OpenSsl(Box::new(adh::Conn::new(connector, Some(peer))?)) })
     }
 
     /// Queue plaintext; it is encrypted once the handshake allows.
@@ -208,10 +216,15 @@ pub use adh::AdhConnector;
 
 #[cfg(feature = "nrpe-adh")]
 mod adh {
-    use std::collections::VecDeque;
+    use std::collections::{HashMap, VecDeque};
     use std::io::{self, Read, Write};
+    use std::sync::{Arc, Mutex, OnceLock};
 
-    use openssl::ssl::{ErrorCode, Ssl, SslContext, SslMethod, SslStream, SslVerifyMode, SslVersion};
+    use openssl::ex_data::Index;
+    use openssl::ssl::{
+        ErrorCode, ShutdownState, Ssl, SslContext, SslMethod, SslSession, SslSessionCacheMode, SslStream,
+        SslVerifyMode, SslVersion,
+    };
 
     use super::{InputStatus, TlsError};
 
@@ -219,11 +232,23 @@ mod adh {
     /// security level 0 so anonymous DH and ECDH stay enabled.
     pub const CHECK_NRPE_CIPHERS: &str = "ALL:!MD5:@STRENGTH:@SECLEVEL=0";
 
+    /// Sessions kept for resumption, at most this many peers.
+    const MAX_CACHED_PEERS: usize = 4096;
+
     /// OpenSSL client settings: check_nrpe's cipher list, no certificate verification
-    /// (as check_nrpe without `-A`), TLS 1.0 and up.
+    /// (as check_nrpe without `-A`), TLS 1.0 and up; and a cache of TLS sessions per
+    /// peer, so that repeated checks of one server resume (a session ticket: no key
+    /// exchange, which with nrpe's 2048-bit anonymous DH is most of a check's CPU).
     #[derive(Clone)]
     pub struct AdhConnector {
         ctx: SslContext,
+        sessions: Arc<Mutex<HashMap<String, SslSession>>>,
+    }
+
+    /// Where a connection keeps the key of its peer, for the new-session callback.
+    fn peer_index() -> Result<Index<Ssl, String>, TlsError> {
+        static INDEX: OnceLock<Result<Index<Ssl, String>, String>> = OnceLock::new();
+        INDEX.get_or_init(|| Ssl::new_ex_index::<String>().map_err(|e| e.to_string())).clone().map_err(TlsError::Config)
     }
 
     impl std::fmt::Debug for AdhConnector {
@@ -245,7 +270,33 @@ mod adh {
             b.set_cipher_list(ciphers).map_err(|err| e("cipher list", err))?;
             b.set_min_proto_version(Some(SslVersion::TLS1)).map_err(|err| e("minimum version", err))?;
             b.set_verify(SslVerifyMode::NONE);
-            Ok(AdhConnector { ctx: b.build() })
+            let sessions: Arc<Mutex<HashMap<String, SslSession>>> = Arc::default();
+            let index = peer_index()?;
+            b.set_session_cache_mode(SslSessionCacheMode::CLIENT);
+            let cache = sessions.clone();
+            // Called for every session the server hands out: after a full handshake in
+            // TLS 1.2, and for each ticket that arrives after a TLS 1.3 handshake.
+            b.set_new_session_callback(move |ssl, session| {
+                let Some(peer) = ssl.ex_data(index) else { return };
+                if let Ok(mut map) = cache.lock() {
+                    if map.len() >= MAX_CACHED_PEERS && !map.contains_key(peer) {
+                        map.clear();
+                    }
+                    map.insert(peer.clone(), session);
+                }
+            });
+            Ok(AdhConnector { ctx: b.build(), sessions })
+        }
+
+        fn cached(&self, peer: &str) -> Option<SslSession> {
+            self.sessions.lock().ok()?.get(peer).cloned()
+        }
+
+        /// Forgets the session of `peer` (e.g. after a failure).
+        pub fn forget(&self, peer: &str) {
+            if let Ok(mut map) = self.sessions.lock() {
+                map.remove(peer);
+            }
         }
     }
 
@@ -284,6 +335,18 @@ mod adh {
         peer_closed: bool,
     }
 
+    impl Drop for Conn {
+        fn drop(&mut self) {
+            // We close without close_notify (the answer is complete; waiting for the
+            // peer's costs a round trip). OpenSSL would then mark the session as not
+            // resumable when the SSL is freed; recording the shutdown as done keeps
+            // it usable for the next check of this server.
+            if self.handshake_done {
+                self.stream.set_shutdown(ShutdownState::SENT | ShutdownState::RECEIVED);
+            }
+        }
+    }
+
     impl std::fmt::Debug for Conn {
         fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
             f.debug_struct("Conn").field("handshake_done", &self.handshake_done).finish_non_exhaustive()
@@ -302,9 +365,24 @@ mod adh {
     }
 
     impl Conn {
-        pub fn new(connector: &AdhConnector) -> Result<Conn, TlsError> {
+        /// With `peer`, the session last seen for that key is offered for resumption
+        /// and new ones are kept under it.
+        pub fn new(connector: &AdhConnector, peer: Option<&str>) -> Result<Conn, TlsError> {
             let mut ssl = Ssl::new(&connector.ctx).map_err(|e| TlsError::Config(format!("SSL_new: {e}")))?;
             ssl.set_connect_state();
+            if let Some(peer) = peer {
+                ssl.set_ex_data(peer_index()?, peer.to_owned());
+                if let Some(session) = connector.cached(peer) {
+                    // SAFETY: `set_session` needs a session made with this SSL_CTX.
+                    // The cache belongs to the connector and is filled only by its
+                    // context's new-session callback, so every session in it was.
+                    #[allow(unsafe_code)]
+                    let resumed = unsafe { ssl.set_session(&session) };
+                    if resumed.is_err() {
+                        connector.forget(peer);
+                    }
+                }
+            }
             let stream =
                 SslStream::new(ssl, MemIo::default()).map_err(|e| TlsError::Config(format!("SSL stream: {e}")))?;
             let mut conn = Conn { stream, handshake_done: false, pending: Vec::new(), peer_closed: false };
@@ -477,6 +555,38 @@ mod tests {
 
     #[cfg(feature = "nrpe-adh")]
     #[test]
+    fn openssl_sessions_resume_per_peer() {
+        // One server context (its ticket key) for all connections, as nrpe's forked
+        // children share their parent's.
+        let ctx = test_server::anonymous_context();
+        let connector = AdhConnector::new().unwrap();
+        let mut resumed = Vec::new();
+        for peer in ["a", "a", "a", "b"] {
+            let mut server = test_server::MemServer::from_ctx(ctx.clone());
+            let mut c = TlsClient::openssl_resuming(&connector, peer).unwrap();
+            c.write_plaintext(b"q").unwrap();
+            let mut plain = Vec::new();
+            pump(&mut c, &mut server, &mut plain).unwrap();
+            assert_eq!(server.received, b"q");
+            resumed.push(c.session_resumed());
+        }
+        assert_eq!(resumed, [false, true, true, false]);
+        // Without a peer key: always a full handshake.
+        let mut server = test_server::MemServer::from_ctx(ctx.clone());
+        let mut c = TlsClient::openssl(&connector).unwrap();
+        pump(&mut c, &mut server, &mut Vec::new()).unwrap();
+        assert!(!c.session_resumed());
+        // A session the server cannot use (another server context): full handshake.
+        let mut other = test_server::MemServer::anonymous();
+        let mut c = TlsClient::openssl_resuming(&connector, "a").unwrap();
+        c.write_plaintext(b"q").unwrap();
+        pump(&mut c, &mut other, &mut Vec::new()).unwrap();
+        assert!(!c.session_resumed());
+        assert_eq!(other.received, b"q");
+    }
+
+    #[cfg(feature = "nrpe-adh")]
+    #[test]
     fn rustls_cannot_talk_to_an_anonymous_dh_server() {
         let mut server = test_server::MemServer::anonymous();
         let mut c =
@@ -573,6 +683,14 @@ pub(crate) mod test_server {
         }
     }
 
+    /// A server context like nrpe's without a certificate: anonymous DH only.
+    pub fn anonymous_context() -> SslContext {
+        let mut b = SslContext::builder(SslMethod::tls_server()).unwrap();
+        b.set_cipher_list("ADH-AES256-GCM-SHA384:ADH:AECDH:@SECLEVEL=0").unwrap();
+        b.set_tmp_dh(&Dh::get_2048_256().unwrap()).unwrap();
+        b.build()
+    }
+
     pub struct MemServer {
         stream: SslStream<Mem>,
         pub received: Vec<u8>,
@@ -581,10 +699,7 @@ pub(crate) mod test_server {
     impl MemServer {
         /// Anonymous DH only, as nrpe 4.1.0 without a certificate.
         pub fn anonymous() -> MemServer {
-            let mut b = SslContext::builder(SslMethod::tls_server()).unwrap();
-            b.set_cipher_list("ADH-AES256-GCM-SHA384:ADH:AECDH:@SECLEVEL=0").unwrap();
-            b.set_tmp_dh(&Dh::get_2048_256().unwrap()).unwrap();
-            MemServer::from_ctx(b.build())
+            MemServer::from_ctx(anonymous_context())
         }
 
         /// A P-256 self-signed certificate for `localhost` (not a CA, so webpki takes
@@ -614,7 +729,7 @@ pub(crate) mod test_server {
             (MemServer::from_ctx(b.build()), cert.to_pem().unwrap())
         }
 
-        fn from_ctx(ctx: SslContext) -> MemServer {
+        pub fn from_ctx(ctx: SslContext) -> MemServer {
             let mut ssl = Ssl::new(&ctx).unwrap();
             ssl.set_accept_state();
             MemServer { stream: SslStream::new(ssl, Mem::default()).unwrap(), received: Vec::new() }

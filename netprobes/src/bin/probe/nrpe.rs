@@ -88,8 +88,9 @@ enum Outcome {
 enum TlsMaker {
     Plain,
     Rustls(Arc<rustls::ClientConfig>, ServerName<'static>),
+    /// With the session-cache key of the server.
     #[cfg(feature = "nrpe-adh")]
-    OpenSsl(tls::AdhConnector),
+    OpenSsl(tls::AdhConnector, String),
 }
 
 impl TlsMaker {
@@ -111,7 +112,8 @@ impl TlsMaker {
                 Some(list) => tls::AdhConnector::with_ciphers(list),
                 None => tls::AdhConnector::new(),
             };
-            connector.map(TlsMaker::OpenSsl).map_err(|e| e.to_string())
+            let peer = format!("{}:{}", args.host, args.port);
+            connector.map(|c| TlsMaker::OpenSsl(c, peer)).map_err(|e| e.to_string())
         }
         #[cfg(not(feature = "nrpe-adh"))]
         {
@@ -126,7 +128,7 @@ impl TlsMaker {
             TlsMaker::Plain => Ok(None),
             TlsMaker::Rustls(config, name) => TlsClient::rustls(config.clone(), name.clone()).map(Some),
             #[cfg(feature = "nrpe-adh")]
-            TlsMaker::OpenSsl(c) => TlsClient::openssl(c).map(Some),
+            TlsMaker::OpenSsl(c, peer) => TlsClient::openssl_resuming(c, peer).map(Some),
         }
     }
 }
@@ -191,6 +193,10 @@ fn run_inner(args: &Args) -> Result<u8, String> {
 
     let mut worst = 0u8;
     let mut counts = [0usize; 4];
+    let resumed = outcomes
+        .iter()
+        .filter(|o| matches!(o, Outcome::Answer(a) if a.tls.as_ref().is_some_and(|t| t.resumed)))
+        .count();
     let mut first = None;
     for o in &outcomes {
         let (code, text) = render(o, addr, timeout_state, args.unknown_timeout);
@@ -207,7 +213,7 @@ fn run_inner(args: &Args) -> Result<u8, String> {
         return Ok(code);
     }
     eprintln!(
-        "{} checks in {:.3} s ({} at once): {} OK, {} WARNING, {} CRITICAL, {} UNKNOWN",
+        "{} checks in {:.3} s ({} at once): {} OK, {} WARNING, {} CRITICAL, {} UNKNOWN; {resumed} TLS sessions resumed",
         outcomes.len(),
         elapsed.as_secs_f64(),
         args.concurrency.max(1),
