@@ -119,6 +119,20 @@ fn check_dummy_exit_codes() {
     }
 }
 
+/// The daemon shares one executor between threads and spawns runs on any of them.
+#[test]
+fn runs_are_send_and_the_executor_is_shared() {
+    fn send<T: Send>(_: &T) {}
+    fn sync<T: Sync + Send>() {}
+    sync::<Executor>();
+    let ex = executor(ExecConfig::default());
+    let command = PluginCommand::new(["true"]);
+    let run = ex.run(&command);
+    send(&run);
+    let r = smol::block_on(run);
+    assert_eq!((r.status, r.exit, r.output.summary.as_str()), (PluginStatus::Ok, Some(ChildExit::Code(0)), ""));
+}
+
 #[test]
 fn command_line_quotes_and_path_search() {
     plugins();

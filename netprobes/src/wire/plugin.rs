@@ -362,7 +362,7 @@ fn parse_value(text: &str) -> Option<(Option<f64>, Uom)> {
     if end == 0 {
         return None;
     }
-    let value = text.get(..end)?.parse::<f64>().ok()?;
+    let value = text.get(..end)?.parse::<f64>().ok().filter(|v| v.is_finite())?;
     Some((Some(value), Uom::parse(text.get(end..)?)?))
 }
 
@@ -666,6 +666,7 @@ mod tests {
             ("v=1.2.3", "BadValue"),
             ("v=inf", "BadValue"),
             ("v=NaN", "BadValue"),
+            ("v=1e999", "BadValue"),
             ("v=", "BadValue"),
             ("v=1averyveryverylongunitname", "BadValue"),
             ("f=1;2;3;4;5;6", "TooManyFields"),
