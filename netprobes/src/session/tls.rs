@@ -270,6 +270,10 @@ mod adh {
             b.set_cipher_list(ciphers).map_err(|err| e("cipher list", err))?;
             b.set_min_proto_version(Some(SslVersion::TLS1)).map_err(|err| e("minimum version", err))?;
             b.set_verify(SslVerifyMode::NONE);
+            // Classic groups only: OpenSSL 3.5+ would otherwise offer a hybrid
+            // post-quantum key share in every ClientHello (a KEM key generated per
+            // connection, 1 KiB more on the wire) that NRPE servers do not use.
+            b.set_groups_list("X25519:P-256:P-384:P-521").map_err(|err| e("groups", err))?;
             let sessions: Arc<Mutex<HashMap<String, SslSession>>> = Arc::default();
             let index = peer_index()?;
             b.set_session_cache_mode(SslSessionCacheMode::CLIENT);
@@ -333,6 +337,9 @@ mod adh {
         pub handshake_done: bool,
         pending: Vec<u8>,
         peer_closed: bool,
+        /// The connector and peer key whose cached session was offered: forgotten if
+        /// the server does not take it, so the next check starts afresh.
+        offered: Option<(AdhConnector, String)>,
     }
 
     impl Drop for Conn {
@@ -370,22 +377,32 @@ mod adh {
         pub fn new(connector: &AdhConnector, peer: Option<&str>) -> Result<Conn, TlsError> {
             let mut ssl = Ssl::new(&connector.ctx).map_err(|e| TlsError::Config(format!("SSL_new: {e}")))?;
             ssl.set_connect_state();
+            let mut offered = None;
             if let Some(peer) = peer {
                 ssl.set_ex_data(peer_index()?, peer.to_owned());
                 if let Some(session) = connector.cached(peer) {
+                    // Resuming a TLS 1.2 session (what anonymous DH always is) needs no
+                    // TLS 1.3 key share: capping the version leaves out its key
+                    // generation. A server that moved on refuses the session, and the
+                    // next check starts over without the cap.
+                    if session.protocol_version() != SslVersion::TLS1_3 {
+                        ssl.set_max_proto_version(Some(SslVersion::TLS1_2))
+                            .map_err(|e| TlsError::Config(format!("maximum version: {e}")))?;
+                    }
                     // SAFETY: `set_session` needs a session made with this SSL_CTX.
                     // The cache belongs to the connector and is filled only by its
                     // context's new-session callback, so every session in it was.
                     #[allow(unsafe_code)]
                     let resumed = unsafe { ssl.set_session(&session) };
-                    if resumed.is_err() {
-                        connector.forget(peer);
+                    match resumed {
+                        Ok(()) => offered = Some((connector.clone(), peer.to_owned())),
+                        Err(_) => connector.forget(peer),
                     }
                 }
             }
             let stream =
                 SslStream::new(ssl, MemIo::default()).map_err(|e| TlsError::Config(format!("SSL stream: {e}")))?;
-            let mut conn = Conn { stream, handshake_done: false, pending: Vec::new(), peer_closed: false };
+            let mut conn = Conn { stream, handshake_done: false, pending: Vec::new(), peer_closed: false, offered };
             // Produces the ClientHello.
             conn.advance()?;
             Ok(conn)
@@ -395,9 +412,21 @@ mod adh {
         fn advance(&mut self) -> Result<(), TlsError> {
             if !self.handshake_done {
                 match self.stream.do_handshake() {
-                    Ok(()) => self.handshake_done = true,
+                    Ok(()) => {
+                        self.handshake_done = true;
+                        if let Some((connector, peer)) = self.offered.take() {
+                            if !self.stream.ssl().session_reused() {
+                                connector.forget(&peer);
+                            }
+                        }
+                    }
                     Err(e) if would_block(&e) => return Ok(()),
-                    Err(e) => return Err(ssl_err("handshake", e)),
+                    Err(e) => {
+                        if let Some((connector, peer)) = self.offered.take() {
+                            connector.forget(&peer);
+                        }
+                        return Err(ssl_err("handshake", e));
+                    }
                 }
             }
             while !self.pending.is_empty() {
@@ -583,6 +612,11 @@ mod tests {
         pump(&mut c, &mut other, &mut Vec::new()).unwrap();
         assert!(!c.session_resumed());
         assert_eq!(other.received, b"q");
+        // ...and forgotten, so the next check does not offer a stale session.
+        let mut server = test_server::MemServer::from_ctx(ctx.clone());
+        let mut c = TlsClient::openssl_resuming(&connector, "a").unwrap();
+        pump(&mut c, &mut server, &mut Vec::new()).unwrap();
+        assert!(!c.session_resumed());
     }
 
     #[cfg(feature = "nrpe-adh")]
