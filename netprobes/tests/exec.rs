@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use bergamot_netprobes::exec::{ChildExit, ExecConfig, Executor, PluginCommand, PluginResult};
 use bergamot_netprobes::wire::plugin::PluginStatus;
+use futures_lite::future;
 use rustix::io::Errno;
 use rustix::process::{Pid, test_kill_process, test_kill_process_group};
 
@@ -261,6 +262,33 @@ fn stragglers_are_killed_after_a_normal_exit() {
     let r = run(&ex, PluginCommand::new([plugin]));
     assert_eq!((r.status, r.output.summary.as_str()), (PluginStatus::Ok, "OK - quick"));
     assert_gone(scratch.pid("child"), "straggler");
+}
+
+/// A check the caller stops waiting for (its future dropped) must not leave its
+/// plugin running: the executor kills the group at once and reaps it in the
+/// background, so this waits (up to a generous bound) for the reaping only.
+#[test]
+fn dropped_runs_kill_their_plugin() {
+    let scratch = Scratch::new("dropped");
+    let ex = executor(ExecConfig::default());
+    let plugin = scratch.script("forever", "echo $$ > \"$DIR/tmp\"\nmv \"$DIR/tmp\" \"$DIR/leader\"\nexec sleep 1000");
+    let pid_file = scratch.0.join("leader");
+    let command = PluginCommand::new([plugin]);
+    let finished = smol::block_on(future::or(async { Some(ex.run(&command).await) }, async {
+        while !pid_file.exists() {
+            smol::Timer::after(Duration::from_millis(10)).await;
+        }
+        None
+    }));
+    assert_eq!(finished, None, "the plugin cannot finish on its own");
+    let leader = scratch.pid("leader");
+    for _ in 0..3000 {
+        if test_kill_process(leader) == Err(Errno::SRCH) {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    panic!("the plugin of a dropped run is still there");
 }
 
 #[test]

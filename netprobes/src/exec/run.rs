@@ -4,9 +4,11 @@
 
 use std::fs::File;
 use std::sync::Arc;
+use std::time::Duration;
 
 use futures_lite::future;
 use futures_lite::io::AsyncReadExt;
+use rustix::process::Pid;
 use smol::lock::Semaphore;
 use smol::{Async, Timer};
 
@@ -27,8 +29,8 @@ pub struct Executor {
     clock: MonotonicClock,
 }
 
-/// Read size per wake-up: one pipe buffer's worth of the default 64 KiB pipe is not
-/// needed, 8 KiB keeps the future small while a chatty plugin is drained quickly.
+/// Bytes per read: small enough that thousands of runs cost little memory, large
+/// enough that a chatty plugin is drained in few wake-ups.
 const READ_CHUNK: usize = 8 * 1024;
 
 impl Executor {
@@ -66,6 +68,12 @@ impl Executor {
             Err(e) => return PluginResult::not_started(e.to_string()),
         };
         let leader = Leader::new(spawned.pid, !self.config.poll_exits);
+        let mut abandon = Abandon {
+            pid: spawned.pid,
+            pidfd: !self.config.poll_exits,
+            drain: self.config.reap_orphans.then_some(self.config.kill_grace),
+            armed: true,
+        };
         let mut session = PluginSession::new(started, timeout, self.config.kill_grace, self.config.max_output);
         let pipe = match Async::new(spawned.output) {
             Ok(pipe) => pipe,
@@ -74,21 +82,16 @@ impl Executor {
                 leader.signal_group(GroupSignal::Kill);
                 leader.exited().await;
                 leader.reap();
+                abandon.armed = false;
                 return PluginResult::not_started(format!("cannot watch plugin output: {e}"));
             }
         };
         let result = self.drive(&mut session, &leader, pipe).await;
-        if !session.leader_exited() {
-            // Given up on a leader that did not die after SIGKILL (uninterruptible
-            // sleep): reap it whenever it does, without holding the slot.
-            let late = Leader::new(spawned.pid, !self.config.poll_exits);
-            smol::spawn(async move {
-                late.exited().await;
-                late.reap();
-            })
-            .detach();
-        } else {
+        // A leader given up on after SIGKILL (uninterruptible sleep) stays armed: the
+        // guard reaps it whenever it dies, without holding the slot.
+        if session.leader_exited() {
             leader.reap();
+            abandon.armed = false;
             if self.config.reap_orphans {
                 leader.drain_group(self.config.kill_grace).await;
             }
@@ -115,11 +118,7 @@ impl Executor {
                     }
                 };
                 let exit = async {
-                    if !session.leader_exited() {
-                        Event::Exited(leader.exited().await)
-                    } else {
-                        future::pending().await
-                    }
+                    if session.wants_exit() { Event::Exited(leader.exited().await) } else { future::pending().await }
                 };
                 let timer = async {
                     match deadline {
@@ -152,4 +151,34 @@ enum Event {
     Read(std::io::Result<usize>),
     Exited(Option<ChildExit>),
     Timer,
+}
+
+/// Ends a run whose future is dropped before the leader was reaped (the caller gave
+/// up on the check, or the daemon is shutting down): SIGKILL to the group — safe, the
+/// unreaped leader still reserves the group id — then reaping in a detached task.
+struct Abandon {
+    pid: Pid,
+    pidfd: bool,
+    /// Drain the group's orphans for this long after reaping.
+    drain: Option<Duration>,
+    armed: bool,
+}
+
+impl Drop for Abandon {
+    fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
+        let leader = Leader::new(self.pid, self.pidfd);
+        leader.signal_group(GroupSignal::Kill);
+        let drain = self.drain;
+        smol::spawn(async move {
+            leader.exited().await;
+            leader.reap();
+            if let Some(grace) = drain {
+                leader.drain_group(grace).await;
+            }
+        })
+        .detach();
+    }
 }
