@@ -606,7 +606,8 @@ mod tests {
 
     #[test]
     fn garbage_answers_are_protocol_failures() {
-        let cases: Vec<(Vec<u8>, fn(&NrpeFailure) -> bool)> = vec![
+        type Want = fn(&NrpeFailure) -> bool;
+        let cases: Vec<(Vec<u8>, Want)> = vec![
             (b"HTTP/1.1 400 Bad Request\r\n".to_vec(), |f| matches!(f, NrpeFailure::Protocol(nrpe::Error::Version(_)))),
             (
                 {
