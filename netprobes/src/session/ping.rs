@@ -565,15 +565,17 @@ impl DatagramSession for PingSession {
         self.deadlines.push_back((si as u32, now.as_nanos()));
         self.next_allowed = now + self.config.pacing;
 
-        let mut data = vec![0u8; self.config.data_len];
-        EchoStamp { cookie: self.config.cookie, target: ti, sent_at: now.as_nanos() }.emit(&mut data);
-        let repr = Repr::EchoRequest { ident: self.config.ident, seq_no: seq, data: &data };
-        let mut payload = vec![0u8; repr.buffer_len(self.version)];
-        // The buffer is exactly buffer_len bytes and an echo carries no addresses, so
-        // neither new_checked nor emit can fail here; if they did, the packet would
-        // simply time out.
+        // Written in place (one allocation per packet): header, stamp and filler, then
+        // the v4 checksum; v6 leaves it to the kernel (see wire::icmp).
+        let mut payload = vec![0u8; icmp::HEADER_LEN + self.config.data_len];
         if let Ok(mut p) = Packet::new_checked(&mut payload[..]) {
-            let _ = repr.emit(self.version, &mut p);
+            p.set_msg_type(self.version.echo_request());
+            p.set_echo_ident(self.config.ident);
+            p.set_echo_seq_no(seq);
+            EchoStamp { cookie: self.config.cookie, target: ti, sent_at: now.as_nanos() }.emit(p.body_mut());
+            if self.version == Version::V4 {
+                p.fill_checksum_v4();
+            }
         }
         Some(Transmit { destination: SocketAddr::new(addr, 0), payload })
     }

@@ -41,6 +41,7 @@ pub enum Version {
 }
 
 impl Version {
+    /// The version of `addr`'s family.
     pub fn of(addr: IpAddr) -> Version {
         match addr {
             IpAddr::V4(_) => Version::V4,
@@ -48,28 +49,28 @@ impl Version {
         }
     }
 
-    fn echo_request(self) -> u8 {
+    pub fn echo_request(self) -> u8 {
         match self {
             Version::V4 => 8,
             Version::V6 => 128,
         }
     }
 
-    fn echo_reply(self) -> u8 {
+    pub fn echo_reply(self) -> u8 {
         match self {
             Version::V4 => 0,
             Version::V6 => 129,
         }
     }
 
-    fn dst_unreachable(self) -> u8 {
+    pub fn dst_unreachable(self) -> u8 {
         match self {
             Version::V4 => 3,
             Version::V6 => 1,
         }
     }
 
-    fn time_exceeded(self) -> u8 {
+    pub fn time_exceeded(self) -> u8 {
         match self {
             Version::V4 => 11,
             Version::V6 => 3,
