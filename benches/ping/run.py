@@ -11,8 +11,9 @@ anyway); build bergamot-probe in release unless --probe is given; check that it
 answers for a few targets with fping's summary format; then measure, one child
 process at a time and interleaved so background load hits every side alike:
 `fping -q -c1 -i 0 -f LIST`, `bergamot-probe ping -q -c1 -i 0 -f LIST` on io_uring
-(BERGAMOT_IO=io-uring) and on epoll (BERGAMOT_IO=epoll). Wall time, user+system CPU
-and peak RSS come from os.wait4 (the child's own rusage). Every run's summaries are
+(BERGAMOT_IO=io-uring) and on epoll (BERGAMOT_IO=epoll). Wall time and user+system
+CPU come from os.wait4 (the child's own rusage), peak RSS from the child's VmHWM (see
+measure() for why not ru_maxrss). Every run's summaries are
 parsed: a run counts only if each target got its answer. Medians are reported. The
 Markdown section between the ping markers of --out is rewritten; nothing else in
 that file is touched. Raw runs go to benches/out/ping.json.
@@ -65,14 +66,43 @@ def tail(path: Path, lines: int = 15) -> str:
 
 # --------------------------------------------------------------------------- measuring
 
+def vm_hwm_kib(pid: int) -> int | None:
+    """The process's peak resident set so far (VmHWM), None once it has exited."""
+    try:
+        with open(f"/proc/{pid}/status", "rb") as f:
+            for line in f:
+                if line.startswith(b"VmHWM:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
 def measure(cmd: list[str], env: dict, logdir: Path, tag: str) -> dict:
-    """Run one child; wall from perf_counter, CPU and peak RSS from its wait4 rusage."""
+    """Run one child; wall from perf_counter, CPU from its wait4 rusage, peak RSS from
+    /proc/PID/status VmHWM sampled every millisecond until it exits.
+
+    Why not ru_maxrss: the child is forked (or vforked) from this Python process, and
+    the kernel keeps the larger of the pre-exec and post-exec high-water marks, so
+    every child would weigh at least as much as Python (~18 MiB: fping's 7 MiB read as
+    19). VmHWM belongs to the exec'd image only; sampling can miss growth in the last
+    millisecond, equally for both sides. ru_maxrss is kept in the raw JSON."""
     out_p, err_p = logdir / f"{tag}.stdout", logdir / f"{tag}.stderr"
     load_before = os.getloadavg()[0]
+    hwm = 0
     with open(out_p, "wb") as out, open(err_p, "wb") as err:
         t0 = time.perf_counter()
         p = subprocess.Popen(cmd, stdout=out, stderr=err, stdin=subprocess.DEVNULL, env=env)
-        _pid, status, ru = os.wait4(p.pid, 0)
+        while True:
+            pid, status, ru = os.wait4(p.pid, os.WNOHANG)
+            if pid:
+                break
+            v = vm_hwm_kib(p.pid)
+            # Before exec, /proc shows the forked Python image: take only what the
+            # exec'd command reports (its name in /proc/PID/comm is no longer python).
+            if v is not None and not _is_python(p.pid):
+                hwm = max(hwm, v)
+            time.sleep(0.001)
         wall = time.perf_counter() - t0
     return {
         "rc": os.waitstatus_to_exitcode(status),
@@ -80,11 +110,19 @@ def measure(cmd: list[str], env: dict, logdir: Path, tag: str) -> dict:
         "user_s": ru.ru_utime,
         "sys_s": ru.ru_stime,
         "cpu_s": ru.ru_utime + ru.ru_stime,
-        "rss_kib": ru.ru_maxrss,
+        "rss_kib": hwm,
+        "ru_maxrss_kib": ru.ru_maxrss,
         "load_before": load_before,
         "stdout": str(out_p),
         "stderr": str(err_p),
     }
+
+
+def _is_python(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().startswith("python")
+    except OSError:
+        return False
 
 
 def answered(r: dict) -> tuple[int, int]:
@@ -193,7 +231,8 @@ def render(med: dict, runs: dict, m: dict, meta: dict) -> str:
              "every target answered.\n")
     L.append(f"Machine: {m['nproc']} CPUs ({m['cpu']}), Linux {m['kernel']}; {m['date']}; commit "
              f"{m['commit']}. Medians of {meta['repeats']} runs per side, interleaved; CPU = user + "
-             "system; RSS = peak resident set (ru_maxrss).\n")
+             "system; RSS = peak resident set of the command itself (VmHWM sampled every "
+             "millisecond; ru_maxrss would count the forking Python's ~18 MiB).\n")
     loads = [r["load_before"] for rs in runs.values() for r in rs]
     if loads:
         L.append(f"1-minute load average before each run: {min(loads):.1f} to {max(loads):.1f} "
