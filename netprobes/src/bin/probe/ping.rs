@@ -100,7 +100,12 @@ fn resolve(name: &str, want: Option<Version>) -> Result<IpAddr, String> {
             _ => Ok(a),
         };
     }
-    let addrs = (name, 0).to_socket_addrs().map_err(|e| format!("{name}: {e}"))?;
+    let addrs = (name, 0).to_socket_addrs().map_err(|e| {
+        // fping prints getaddrinfo's message alone: "x: Name or service not known".
+        let e = e.to_string();
+        let msg = e.strip_prefix("failed to lookup address information: ").unwrap_or(&e);
+        format!("{name}: {msg}")
+    })?;
     let mut fallback = None;
     for a in addrs {
         match want {
@@ -315,7 +320,10 @@ fn fping_mode(args: Args) -> ExitCode {
         match resolve(&n, want) {
             Ok(addr) => targets.push(Target { name: n, addr }),
             Err(e) => {
-                eprintln!("{e}");
+                // Like fping, -q silences this too; the exit code still says 2.
+                if !args.quiet {
+                    eprintln!("{e}");
+                }
                 name_error = true;
             }
         }
