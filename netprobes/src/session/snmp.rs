@@ -9,6 +9,7 @@
 //! from [`SnmpManager::start`] mean the request itself cannot be sent.
 
 pub mod check;
+mod encode;
 #[cfg(test)]
 mod tests;
 
@@ -21,11 +22,12 @@ use std::time::Duration;
 
 use thiserror::Error;
 
+use self::encode::{Step, discovery_message, encode_v3};
 use super::{DatagramSession, Transmit};
 use crate::time::Instant;
 use crate::wire::snmp::{
     AnyPdu, CommunityMessage, ErrorStatus, LocalKeys, Message, MsgFlags, Oid, Pdu, PduType, ScopedPdu,
-    ScopedPduData, UserKeys, UsmParams, V3Message, Value, VarBind, Version, message::SECURITY_MODEL_USM,
+    ScopedPduData, UserKeys, UsmParams, V3Message, VarBind, Version,
 };
 
 /// Session-wide settings.
@@ -197,8 +199,8 @@ struct Op {
     target: Target,
     started: Instant,
     phase: Phase,
-    /// The current step's PDU: type, the two middle fields and its OIDs.
-    step: (PduType, i32, i32, Vec<Oid<'static>>),
+    /// The PDU of the current step.
+    step: Step,
     wire_id: Option<i32>,
     attempts: u32,
     deadline: Option<Instant>,
@@ -308,13 +310,8 @@ impl SnmpManager {
             Request::Get(o) | Request::GetNext(o) | Request::GetBulk { oids: o, .. } if o.is_empty() => {
                 return Err(StartError::NoOids);
             }
-            Request::Get(o) => (PduType::GetRequest, 0, 0, o.clone()),
-            Request::GetNext(o) => (PduType::GetNextRequest, 0, 0, o.clone()),
             Request::GetBulk { .. } if version == Version::V1 => return Err(StartError::BulkNeedsV2),
-            Request::GetBulk { non_repeaters, max_repetitions, oids } => {
-                (PduType::GetBulkRequest, clamp_i32(*non_repeaters), clamp_i32(*max_repetitions), oids.clone())
-            }
-            Request::Walk { root, max_repetitions } => walk_step(version, *max_repetitions, root.clone()),
+            _ => Step::first(&request, version),
         };
         let walk = match &request {
             Request::Walk { root, .. } => Some(Walk { root: root.clone(), collected: Vec::new(), trying_get: false }),
@@ -390,11 +387,10 @@ impl SnmpManager {
             // v1/v2c retries resend the same bytes.
             Security::Community { .. } if !fresh && !op.payload.is_empty() => Ok(op.payload.clone()),
             Security::Community { version, community } => {
-                let (t, a, b, oids) = &op.step;
                 let msg = Message::Community(CommunityMessage {
                     version: *version,
                     community: Cow::Borrowed(community),
-                    pdu: AnyPdu::Pdu(request_pdu(*t, wire, *a, *b, oids)),
+                    pdu: AnyPdu::Pdu(op.step.pdu(wire)),
                 });
                 Ok(msg.emit(Vec::new()).0)
             }
@@ -670,14 +666,14 @@ impl SnmpManager {
             if walk.collected.is_empty() {
                 // net-snmp's snmpwalk then GETs the root itself (a walk of a leaf).
                 walk.trying_get = true;
-                op.step = (PduType::GetRequest, 0, 0, vec![walk.root.clone()]);
+                op.step = Step { pdu_type: PduType::GetRequest, a: 0, b: 0, oids: vec![walk.root.clone()] };
                 return self.send(now, id, true);
             }
             let all = std::mem::take(&mut walk.collected);
             return self.finish(now, id, Outcome::Values(all));
         }
         if let Some(last) = walk.collected.last() {
-            op.step.3 = vec![last.oid.clone()];
+            op.step.oids = vec![last.oid.clone()];
         }
         self.send(now, id, true);
     }
@@ -740,111 +736,4 @@ impl DatagramSession for SnmpManager {
     fn poll_event(&mut self) -> Option<SnmpEvent> {
         self.events.pop_front()
     }
-}
-
-fn clamp_i32(v: u32) -> i32 {
-    i32::try_from(v).unwrap_or(i32::MAX)
-}
-
-fn walk_step(version: Version, max_repetitions: u32, root: Oid<'static>) -> (PduType, i32, i32, Vec<Oid<'static>>) {
-    if version == Version::V1 || max_repetitions == 0 {
-        (PduType::GetNextRequest, 0, 0, vec![root])
-    } else {
-        (PduType::GetBulkRequest, 0, clamp_i32(max_repetitions), vec![root])
-    }
-}
-
-fn request_pdu<'o>(t: PduType, request_id: i32, a: i32, b: i32, oids: &'o [Oid<'static>]) -> Pdu<'o> {
-    Pdu {
-        pdu_type: t,
-        request_id,
-        error_status: a,
-        error_index: b,
-        varbinds: oids.iter().map(|o| VarBind { oid: Oid::clone(o), value: Value::Null }).collect(),
-    }
-}
-
-/// The empty, unauthenticated, reportable GET that makes an agent report its engine
-/// ID, boots and time (RFC 3414 §4), as snmpget sends it.
-fn discovery_message(msg_id: i32, max_size: u32) -> Vec<u8> {
-    Message::V3(V3Message {
-        msg_id,
-        max_size: clamp_i32(max_size),
-        flags: MsgFlags(MsgFlags::REPORTABLE),
-        security_model: SECURITY_MODEL_USM,
-        usm: UsmParams::default(),
-        data: ScopedPduData::Plaintext(ScopedPdu {
-            context_engine_id: Cow::Borrowed(b""),
-            context_name: Cow::Borrowed(b""),
-            pdu: AnyPdu::Pdu(Pdu {
-                pdu_type: PduType::GetRequest,
-                request_id: msg_id,
-                error_status: 0,
-                error_index: 0,
-                varbinds: Vec::new(),
-            }),
-        }),
-        auth_params_at: 0..0,
-    })
-    .emit(Vec::new())
-    .0
-}
-
-/// A v3 request to a known engine: encrypt the ScopedPDU if privacy is on, then
-/// sign the whole message if authentication is on.
-#[allow(clippy::too_many_arguments)]
-fn encode_v3(
-    now: Instant,
-    engine: &mut Engine,
-    keys: &Arc<UserKeys>,
-    context_name: &[u8],
-    msg_id: i32,
-    step: &(PduType, i32, i32, Vec<Oid<'static>>),
-    salt: u64,
-    max_size: u32,
-) -> Result<Vec<u8>, String> {
-    let local = engine.local_keys(keys);
-    let (boots, time) = (engine.boots, engine.time_now(now));
-    let (t, a, b, oids) = step;
-    let scoped = ScopedPdu {
-        context_engine_id: Cow::Borrowed(&engine.id),
-        context_name: Cow::Borrowed(context_name),
-        pdu: AnyPdu::Pdu(request_pdu(*t, msg_id, *a, *b, oids)),
-    };
-    let mut flags = MsgFlags::REPORTABLE;
-    let mut priv_params = Vec::new();
-    let data = match &local.privacy {
-        Some((p, key)) => {
-            flags |= MsgFlags::PRIV | MsgFlags::AUTH;
-            let (ct, params) = p.encrypt(key, boots, time, salt, &scoped.to_bytes()).map_err(|e| e.to_string())?;
-            priv_params = params.to_vec();
-            ScopedPduData::Encrypted(Cow::Owned(ct))
-        }
-        None => ScopedPduData::Plaintext(scoped),
-    };
-    let mac_len = local.auth.as_ref().map(|(a, _)| a.mac_len()).unwrap_or(0);
-    if mac_len > 0 {
-        flags |= MsgFlags::AUTH;
-    }
-    let msg = Message::V3(V3Message {
-        msg_id,
-        max_size: clamp_i32(max_size),
-        flags: MsgFlags(flags),
-        security_model: SECURITY_MODEL_USM,
-        usm: UsmParams {
-            engine_id: Cow::Borrowed(&engine.id),
-            engine_boots: boots,
-            engine_time: time,
-            user_name: Cow::Borrowed(&keys.user),
-            auth_params: Cow::Owned(vec![0; mac_len]),
-            priv_params: Cow::Owned(priv_params),
-        },
-        data,
-        auth_params_at: 0..0,
-    });
-    let (mut bytes, at) = msg.emit(Vec::new());
-    if let Some((a, key)) = &local.auth {
-        a.sign(key, &mut bytes, at).map_err(|e| e.to_string())?;
-    }
-    Ok(bytes)
 }

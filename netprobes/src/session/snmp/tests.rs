@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use super::*;
-use crate::wire::snmp::{AuthProtocol, PrivProtocol};
+use crate::wire::snmp::{AuthProtocol, PrivProtocol, Value};
 
 const AGENT: &str = "127.0.0.1:1161";
 const ENGINE_ID: &[u8] = b"\x80\x00\x1f\x88\x04fake";

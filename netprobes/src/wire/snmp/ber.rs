@@ -452,7 +452,7 @@ mod tests {
         // Non-minimal long form is BER, not DER: accepted (net-snmp emits 0x82 lengths).
         assert_eq!(Reader::new(&[0x04, 0x82, 0x00, 0x01, 0x41]).octets("s"), Ok(&b"A"[..]));
         assert!(matches!(Reader::new(&[0x02, 0x00]).integer("i"), Err(DecodeError::EmptyInteger { .. })));
-        assert!(matches!(Reader::new(&[0x02, 0x09, 1, 0, 0, 0, 0, 0, 0, 0, 0]).integer("i"), Err(_)));
+        assert!(Reader::new(&[0x02, 0x09, 1, 0, 0, 0, 0, 0, 0, 0, 0]).integer("i").is_err());
     }
 
     #[test]

@@ -211,7 +211,7 @@ fn check_v3_authenticated(case: &str, auth: AuthProtocol, privacy: Option<PrivPr
         let bytes = cap(&file);
         let m = Message::parse(bytes).unwrap();
         let v = v3(&m);
-        assert_eq!(v.flags.auth(), true, "{file}");
+        assert!(v.flags.auth(), "{file}");
         assert_eq!(v.flags.privacy(), privacy.is_some(), "{file}");
         assert_eq!(v.usm.auth_params.len(), auth.mac_len(), "{file}");
         auth.verify(&auth_key, bytes, v.auth_params_at.clone()).unwrap_or_else(|e| panic!("{file}: {e}"));
