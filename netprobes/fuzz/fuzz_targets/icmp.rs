@@ -48,11 +48,11 @@ fuzz_target!(|data: &[u8]| {
     round_trip(Version::V4, data);
     round_trip(Version::V6, data);
 
-    for (version, target) in [
-        (Version::V4, IpAddr::V4(Ipv4Addr::LOCALHOST)),
-        (Version::V6, IpAddr::V6(Ipv6Addr::LOCALHOST)),
-    ] {
-        let config = PingConfig { count: 2, ident: 0, cookie: 0, timeout: Duration::from_millis(100), ..PingConfig::default() };
+    for (version, target) in
+        [(Version::V4, IpAddr::V4(Ipv4Addr::LOCALHOST)), (Version::V6, IpAddr::V6(Ipv6Addr::LOCALHOST))]
+    {
+        let config =
+            PingConfig { count: 2, ident: 0, cookie: 0, timeout: Duration::from_millis(100), ..PingConfig::default() };
         let mut s = PingSession::new(config, version, [target], Instant::ZERO).expect("valid config");
         let _ = s.poll_transmit(Instant::ZERO);
         s.handle_datagram(Instant::from_nanos(1_000), SocketAddr::new(target, 0), data);
