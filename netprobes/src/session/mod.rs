@@ -8,6 +8,7 @@
 pub mod nrpe;
 pub mod ping;
 pub mod tls;
+pub mod tcp;
 
 use std::net::SocketAddr;
 

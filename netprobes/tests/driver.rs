@@ -1,0 +1,564 @@
+//! The driver against real sockets on loopback and in a network namespace the test
+//! makes: UDP echo, TCP connect/talk/refuse/time out, many connections through few
+//! slots, smol integration; every case on io_uring and on epoll, forced.
+
+use std::collections::VecDeque;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, UdpSocket};
+use std::process::Command;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use bergamot_netprobes::driver::{
+    AsyncDriver, Backend, ConnEnd, DatagramConfig, DatagramKind, DatagramRunner, DatagramSocket, IoChoice, Runner,
+    StreamConfig, StreamEvent, StreamRunner,
+};
+use bergamot_netprobes::session::{DatagramSession, StreamSession, StreamState, Transmit};
+use bergamot_netprobes::time::{Instant, MonotonicClock};
+
+const BOTH: [(IoChoice, Backend); 2] = [(IoChoice::IoUring, Backend::IoUring), (IoChoice::Epoll, Backend::Epoll)];
+
+// ----------------------------------------------------------------------------- UDP
+
+/// Sends `n` numbered datagrams (a window of 16 at a time), expects each back.
+struct Echo {
+    to: SocketAddr,
+    next: u32,
+    n: u32,
+    outstanding: Vec<u32>,
+    deadline: Option<Instant>,
+    back: VecDeque<u32>,
+    lost: usize,
+}
+
+impl Echo {
+    fn new(to: SocketAddr, n: u32, now: Instant) -> Self {
+        Echo {
+            to,
+            next: 0,
+            n,
+            outstanding: Vec::new(),
+            deadline: Some(now + Duration::from_secs(10)),
+            back: VecDeque::new(),
+            lost: 0,
+        }
+    }
+}
+
+impl DatagramSession for Echo {
+    type Event = u32;
+    fn handle_datagram(&mut self, _now: Instant, from: SocketAddr, payload: &[u8]) {
+        let Ok(b) = <[u8; 4]>::try_from(payload) else { return };
+        let id = u32::from_be_bytes(b);
+        if let Some(i) = self.outstanding.iter().position(|&x| x == id).filter(|_| from == self.to) {
+            self.outstanding.swap_remove(i);
+            self.back.push_back(id);
+        }
+        if self.outstanding.is_empty() && self.next == self.n {
+            self.deadline = None;
+        }
+    }
+    fn handle_timeout(&mut self, _now: Instant) {
+        self.lost += self.outstanding.len() + (self.n - self.next) as usize;
+        self.outstanding.clear();
+        self.next = self.n;
+        self.deadline = None;
+    }
+    fn poll_transmit(&mut self, _now: Instant) -> Option<Transmit> {
+        if self.next == self.n || self.outstanding.len() >= 16 {
+            return None;
+        }
+        let id = self.next;
+        self.next += 1;
+        self.outstanding.push(id);
+        Some(Transmit { destination: self.to, payload: id.to_be_bytes().to_vec() })
+    }
+    fn poll_timeout(&self) -> Option<Instant> {
+        self.deadline
+    }
+    fn poll_event(&mut self) -> Option<u32> {
+        self.back.pop_front()
+    }
+}
+
+/// A UDP echo peer on a thread (test scaffolding); answers `n` datagrams.
+fn udp_echo_peer(bind: &str, n: usize) -> (SocketAddr, std::thread::JoinHandle<()>) {
+    let s = UdpSocket::bind(bind).unwrap();
+    let addr = s.local_addr().unwrap();
+    let h = std::thread::spawn(move || {
+        s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        let mut buf = [0u8; 2048];
+        for _ in 0..n {
+            let Ok((len, from)) = s.recv_from(&mut buf) else { return };
+            let _ = s.send_to(&buf[..len], from);
+        }
+    });
+    (addr, h)
+}
+
+#[test]
+fn udp_echo_on_both_backends_v4_and_v6() {
+    for (io, backend) in BOTH {
+        for bind in ["127.0.0.1:0", "[::1]:0"] {
+            let (peer, h) = udp_echo_peer(bind, 500);
+            let clock = MonotonicClock::new();
+            let sock = DatagramSocket::udp(bind.parse().unwrap()).unwrap();
+            let cfg = DatagramConfig { io, ..Default::default() };
+            let mut r = DatagramRunner::new(sock, Echo::new(peer, 500, clock.now()), &cfg, clock).unwrap();
+            assert_eq!(r.backend(), backend);
+            assert_eq!(r.socket_kind(), DatagramKind::Udp);
+            let mut got = Vec::new();
+            assert!(r.run_until_idle(None, |id| got.push(id)).unwrap());
+            got.sort();
+            assert_eq!(got, (0..500).collect::<Vec<_>>(), "{backend} {bind}");
+            assert_eq!(r.session().lost, 0);
+            let st = r.stats();
+            assert_eq!((st.sent, st.received, st.truncated), (500, 500, 0), "{st:?}");
+            h.join().unwrap();
+        }
+    }
+}
+
+#[test]
+fn udp_echo_awaited_on_smol() {
+    for (io, backend) in BOTH {
+        let (peer, h) = udp_echo_peer("127.0.0.1:0", 200);
+        let clock = MonotonicClock::new();
+        let sock = DatagramSocket::udp("127.0.0.1:0".parse().unwrap()).unwrap();
+        let cfg = DatagramConfig { io, ..Default::default() };
+        let r = DatagramRunner::new(sock, Echo::new(peer, 200, clock.now()), &cfg, clock).unwrap();
+        let mut d = AsyncDriver::new(r).unwrap();
+        let got = smol::block_on(async {
+            let mut got = Vec::new();
+            d.run_until_idle(|id| got.push(id)).await.unwrap();
+            got
+        });
+        assert_eq!(got.len(), 200, "{backend}");
+        assert_eq!(d.get_ref().backend(), backend);
+        h.join().unwrap();
+    }
+}
+
+#[test]
+fn unanswered_datagrams_end_in_the_sessions_timeout() {
+    // A bound socket that never answers: the session's deadline ends the run.
+    let silent = UdpSocket::bind("127.0.0.1:0").unwrap();
+    for (io, _) in BOTH {
+        let clock = MonotonicClock::new();
+        let sock = DatagramSocket::udp("127.0.0.1:0".parse().unwrap()).unwrap();
+        let mut echo = Echo::new(silent.local_addr().unwrap(), 3, clock.now());
+        echo.deadline = Some(clock.now() + Duration::from_millis(200));
+        let mut r = DatagramRunner::new(sock, echo, &DatagramConfig { io, ..Default::default() }, clock).unwrap();
+        assert!(r.run_until_idle(None, |_| panic!("no reply expected")).unwrap());
+        assert_eq!(r.session().lost, 3);
+    }
+}
+
+#[test]
+fn a_deadline_stops_the_loop_before_the_session_is_done() {
+    let silent = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let clock = MonotonicClock::new();
+    let sock = DatagramSocket::udp("127.0.0.1:0".parse().unwrap()).unwrap();
+    let echo = Echo::new(silent.local_addr().unwrap(), 1, clock.now());
+    let mut r = DatagramRunner::new(sock, echo, &DatagramConfig::default(), clock).unwrap();
+    let idle = r.run_until_idle(Some(clock.now() + Duration::from_millis(50)), |_| {}).unwrap();
+    assert!(!idle);
+    assert_eq!(r.session().lost, 0, "the session was not timed out, only the loop stopped");
+}
+
+#[test]
+fn icmp_socket_is_raw_for_root_or_explains_the_fix() {
+    match DatagramSocket::icmp(false) {
+        Ok(s) => assert!(matches!(s.kind(), DatagramKind::IcmpRaw | DatagramKind::IcmpDgram)),
+        Err(e) => {
+            let msg = e.to_string();
+            assert!(msg.contains("CAP_NET_RAW") && msg.contains("ping_group_range"), "{msg}");
+        }
+    }
+}
+
+// ----------------------------------------------------------------------------- TCP
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Said {
+    Connected,
+    Reply(Vec<u8>),
+    TimedOut,
+}
+
+/// Sends `request` once connected, then waits for `want` bytes (or, with
+/// `until_eof`, for the peer to close) and closes.
+#[derive(Debug)]
+struct Talk {
+    request: Vec<u8>,
+    want: usize,
+    until_eof: bool,
+    half_close: bool,
+    connected: bool,
+    sent: bool,
+    got: Vec<u8>,
+    state: StreamState,
+    deadline: Option<Instant>,
+    said: VecDeque<Said>,
+}
+
+impl Talk {
+    fn new(request: &[u8], want: usize, now: Instant) -> Self {
+        Talk {
+            request: request.to_vec(),
+            want,
+            until_eof: false,
+            half_close: false,
+            connected: false,
+            sent: false,
+            got: Vec::new(),
+            state: StreamState::Open,
+            deadline: Some(now + Duration::from_secs(10)),
+            said: VecDeque::new(),
+        }
+    }
+}
+
+impl StreamSession for Talk {
+    type Event = Said;
+    fn handle_connected(&mut self, _now: Instant) {
+        self.connected = true;
+        self.said.push_back(Said::Connected);
+    }
+    fn handle_input(&mut self, _now: Instant, data: &[u8]) {
+        self.got.extend_from_slice(data);
+        let done = if self.until_eof { data.is_empty() } else { self.got.len() >= self.want };
+        if done {
+            self.said.push_back(Said::Reply(std::mem::take(&mut self.got)));
+            self.state = StreamState::Close;
+            self.deadline = None;
+        }
+    }
+    fn handle_timeout(&mut self, _now: Instant) {
+        self.said.push_back(Said::TimedOut);
+        self.state = StreamState::Close;
+        self.deadline = None;
+    }
+    fn poll_transmit(&mut self, out: &mut Vec<u8>) {
+        if self.connected && !self.sent {
+            out.extend_from_slice(&self.request);
+            self.sent = true;
+            if self.half_close {
+                self.state = StreamState::CloseWrite;
+            }
+        }
+    }
+    fn poll_timeout(&self) -> Option<Instant> {
+        self.deadline
+    }
+    fn poll_event(&mut self) -> Option<Said> {
+        self.said.pop_front()
+    }
+    fn state(&self) -> StreamState {
+        self.state
+    }
+}
+
+/// A TCP peer on `workers` threads (test scaffolding): per connection, reads until
+/// it has `read` bytes (or end of file when `read` is 0), answers with `reply(req)`,
+/// closes. Serves `total` connections.
+fn tcp_peer(
+    bind: &str,
+    workers: usize,
+    total: u32,
+    read: usize,
+    reply: fn(&[u8]) -> Vec<u8>,
+) -> (SocketAddr, Vec<std::thread::JoinHandle<()>>) {
+    let l = TcpListener::bind(bind).unwrap();
+    let addr = l.local_addr().unwrap();
+    let served = std::sync::Arc::new(AtomicU32::new(0));
+    let hs = (0..workers)
+        .map(|_| {
+            let l = l.try_clone().unwrap();
+            let served = served.clone();
+            std::thread::spawn(move || {
+                while served.fetch_add(1, Ordering::SeqCst) < total {
+                    let Ok((mut c, _)) = l.accept() else { return };
+                    c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+                    let mut req = Vec::new();
+                    let mut buf = [0u8; 4096];
+                    while read == 0 || req.len() < read {
+                        match c.read(&mut buf) {
+                            Ok(0) | Err(_) => break,
+                            Ok(n) => req.extend_from_slice(&buf[..n]),
+                        }
+                    }
+                    let _ = c.write_all(&reply(&req));
+                }
+            })
+        })
+        .collect();
+    (addr, hs)
+}
+
+fn stream_runner(io: IoChoice, max: usize, clock: MonotonicClock) -> StreamRunner<Talk> {
+    StreamRunner::new(&StreamConfig { io, max_connections: max, ..Default::default() }, clock).unwrap()
+}
+
+/// Runs to idle; returns (session events, closes) in arrival order.
+fn drain(r: &mut StreamRunner<Talk>) -> (Vec<Said>, Vec<(ConnEnd, Talk)>) {
+    let (mut said, mut closed) = (Vec::new(), Vec::new());
+    r.run_until_idle(None, |e| match e {
+        StreamEvent::Session { event, .. } => said.push(event),
+        StreamEvent::Closed { end, session, .. } => closed.push((end, session)),
+    })
+    .unwrap();
+    (said, closed)
+}
+
+#[test]
+fn tcp_request_and_reply_on_both_backends_v4_and_v6() {
+    for (io, backend) in BOTH {
+        for bind in ["127.0.0.1:0", "[::1]:0"] {
+            let (peer, hs) = tcp_peer(bind, 1, 1, 5, |req| [b"re:", req].concat());
+            let clock = MonotonicClock::new();
+            let mut r = stream_runner(io, 4, clock);
+            assert_eq!(r.backend(), backend);
+            r.connect(peer, Some(Duration::from_secs(5)), Talk::new(b"hello", 8, clock.now())).unwrap();
+            let (said, closed) = drain(&mut r);
+            assert_eq!(said, vec![Said::Connected, Said::Reply(b"re:hello".to_vec())], "{backend} {bind}");
+            assert_eq!(closed.len(), 1);
+            assert_eq!(closed[0].0, ConnEnd::Done);
+            let st = r.stats();
+            assert_eq!((st.connected, st.bytes_out, st.bytes_in), (1, 5, 8), "{st:?}");
+            hs.into_iter().for_each(|h| h.join().unwrap());
+        }
+    }
+}
+
+#[test]
+fn half_close_lets_the_peer_read_to_end_of_file() {
+    for (io, backend) in BOTH {
+        // The peer reads until end of file: it answers only after our shutdown(WR).
+        let (peer, hs) = tcp_peer("127.0.0.1:0", 1, 1, 0, |req| req.to_ascii_uppercase());
+        let clock = MonotonicClock::new();
+        let mut r = stream_runner(io, 4, clock);
+        let mut t = Talk::new(b"quit", 0, clock.now());
+        t.half_close = true;
+        t.until_eof = true;
+        r.connect(peer, None, t).unwrap();
+        let (said, closed) = drain(&mut r);
+        assert_eq!(said, vec![Said::Connected, Said::Reply(b"QUIT".to_vec())], "{backend}");
+        assert_eq!(closed[0].0, ConnEnd::Done);
+        hs.into_iter().for_each(|h| h.join().unwrap());
+    }
+}
+
+#[test]
+fn peer_closing_first_ends_with_peer_closed() {
+    for (io, backend) in BOTH {
+        let (peer, hs) = tcp_peer("127.0.0.1:0", 1, 1, 1, |_| b"bye".to_vec());
+        let clock = MonotonicClock::new();
+        let mut r = stream_runner(io, 4, clock);
+        // Wants 100 bytes, gets 3 and the end of file; does not close by itself.
+        r.connect(peer, None, Talk::new(b"x", 100, clock.now())).unwrap();
+        let (said, closed) = drain(&mut r);
+        assert_eq!(said, vec![Said::Connected], "{backend}");
+        assert_eq!(closed[0].0, ConnEnd::PeerClosed, "{backend}");
+        assert_eq!(closed[0].1.got, b"bye");
+        hs.into_iter().for_each(|h| h.join().unwrap());
+    }
+}
+
+#[test]
+fn connection_refused_is_a_result() {
+    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    for (io, backend) in BOTH {
+        let clock = MonotonicClock::new();
+        let mut r = stream_runner(io, 4, clock);
+        r.connect(SocketAddr::from(([127, 0, 0, 1], port)), None, Talk::new(b"x", 1, clock.now())).unwrap();
+        let (said, closed) = drain(&mut r);
+        assert!(said.is_empty(), "{said:?}");
+        assert_eq!(closed.len(), 1);
+        assert_eq!(closed[0].0, ConnEnd::ConnectFailed(rustix::io::Errno::CONNREFUSED), "{backend}");
+        assert_eq!(closed[0].0.to_string(), "Connection refused");
+        assert_eq!(r.stats().connect_failed, 1);
+    }
+}
+
+#[test]
+fn the_sessions_own_timeout_closes_a_silent_connection() {
+    // The peer accepts and never answers.
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let peer = l.local_addr().unwrap();
+    for (io, backend) in BOTH {
+        let clock = MonotonicClock::new();
+        let mut r = stream_runner(io, 4, clock);
+        let mut t = Talk::new(b"x", 1, clock.now());
+        t.deadline = Some(clock.now() + Duration::from_millis(100));
+        r.connect(peer, None, t).unwrap();
+        let (said, closed) = drain(&mut r);
+        assert_eq!(said, vec![Said::Connected, Said::TimedOut], "{backend}");
+        assert_eq!(closed[0].0, ConnEnd::Done);
+    }
+    drop(l);
+}
+
+#[test]
+fn many_connections_through_few_slots() {
+    const N: u32 = 3000;
+    for (io, backend) in BOTH {
+        let (peer, hs) = tcp_peer("127.0.0.1:0", 4, N, 4, |req| req.to_vec());
+        let clock = MonotonicClock::new();
+        // Fewer slots than the listener's backlog, so no SYN is dropped.
+        let mut r = stream_runner(io, 64, clock);
+        let (mut started, mut replies, mut done) = (0u32, 0u32, 0u32);
+        loop {
+            while started < N && r.room() > 0 {
+                let t = Talk::new(&started.to_be_bytes(), 4, clock.now());
+                r.connect(peer, Some(Duration::from_secs(10)), t).map_err(|_| ()).unwrap();
+                started += 1;
+            }
+            assert!(r.active() <= 64);
+            r.process().unwrap();
+            while let Some(e) = r.poll_event() {
+                match e {
+                    StreamEvent::Session { event: Said::Reply(b), .. } => {
+                        assert_eq!(b.len(), 4);
+                        replies += 1;
+                    }
+                    StreamEvent::Session { .. } => {}
+                    StreamEvent::Closed { end, .. } => {
+                        assert_eq!(end, ConnEnd::Done, "{backend}");
+                        done += 1;
+                    }
+                }
+            }
+            if done == N {
+                break;
+            }
+            if started < N && r.room() > 0 {
+                continue;
+            }
+            let until = r.poll_timeout();
+            r.wait(until).unwrap();
+        }
+        assert_eq!(replies, N, "{backend}");
+        assert!(r.is_idle());
+        hs.into_iter().for_each(|h| h.join().unwrap());
+    }
+}
+
+#[test]
+fn tcp_awaited_on_smol() {
+    for (io, backend) in BOTH {
+        let (peer, hs) = tcp_peer("127.0.0.1:0", 2, 20, 2, |req| req.to_vec());
+        let clock = MonotonicClock::new();
+        let mut r = stream_runner(io, 32, clock);
+        for i in 0..20u16 {
+            r.connect(peer, None, Talk::new(&i.to_be_bytes(), 2, clock.now())).map_err(|_| ()).unwrap();
+        }
+        let mut d = AsyncDriver::new(r).unwrap();
+        let replies = smol::block_on(async {
+            let mut n = 0;
+            while let Some(e) = d.next_event().await.unwrap() {
+                if let StreamEvent::Session { event: Said::Reply(_), .. } = e {
+                    n += 1;
+                }
+            }
+            n
+        });
+        assert_eq!(replies, 20, "{backend}");
+        hs.into_iter().for_each(|h| h.join().unwrap());
+    }
+}
+
+// ------------------------------------------------------------- connect timeout
+
+/// A network namespace made for one test, with only its loopback up and an
+/// nftables rule dropping TCP SYNs to one port: a connect there never completes.
+/// Deleted on drop.
+struct BlackholeNs {
+    name: String,
+}
+
+impl BlackholeNs {
+    fn new(port: u16) -> Option<Self> {
+        static N: AtomicU32 = AtomicU32::new(0);
+        let name = format!("bgdrv-{}-{}", std::process::id(), N.fetch_add(1, Ordering::SeqCst));
+        let ok = |args: &[&str]| Command::new(args[0]).args(&args[1..]).status().is_ok_and(|s| s.success());
+        if !ok(&["ip", "netns", "add", &name]) {
+            return None;
+        }
+        let ns = BlackholeNs { name };
+        let exec = |cmd: &str| {
+            let mut args = vec!["ip", "netns", "exec", ns.name.as_str()];
+            args.extend(cmd.split(' '));
+            ok(&args)
+        };
+        let rule = format!("nft add rule inet bh in tcp dport {port} drop");
+        let all = exec("ip link set lo up")
+            && exec("nft add table inet bh")
+            && exec("nft add chain inet bh in { type filter hook input priority 0 ; }")
+            && exec(&rule);
+        all.then_some(ns)
+    }
+
+    /// Moves the calling thread into the namespace (sockets it opens live there).
+    fn enter(&self) {
+        let f = std::fs::File::open(format!("/var/run/netns/{}", self.name)).unwrap();
+        rustix::thread::move_into_link_name_space(
+            std::os::fd::AsFd::as_fd(&f),
+            Some(rustix::thread::LinkNameSpaceType::Network),
+        )
+        .unwrap();
+    }
+}
+
+impl Drop for BlackholeNs {
+    fn drop(&mut self) {
+        let _ = Command::new("ip").args(["netns", "del", &self.name]).status();
+    }
+}
+
+/// A listener whose accept queue is full (backlog 0, one connection queued and never
+/// accepted): further SYNs are dropped. The fallback when namespaces are not allowed.
+fn full_backlog_listener() -> (SocketAddr, Vec<Box<dyn std::any::Any>>) {
+    use rustix::net::{AddressFamily, SocketType, bind, listen, socket};
+    let l = socket(AddressFamily::INET, SocketType::STREAM, None).unwrap();
+    bind(&l, &SocketAddr::from(([127, 0, 0, 1], 0))).unwrap();
+    listen(&l, 0).unwrap();
+    let addr = SocketAddr::try_from(rustix::net::getsockname(&l).unwrap()).unwrap();
+    let mut keep: Vec<Box<dyn std::any::Any>> = vec![Box::new(l)];
+    for _ in 0..2 {
+        if let Ok(c) = std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(200)) {
+            keep.push(Box::new(c));
+        }
+    }
+    (addr, keep)
+}
+
+#[test]
+fn connect_timeout_to_a_blackhole() {
+    const PORT: u16 = 9;
+    let ns = BlackholeNs::new(PORT);
+    let ns = ns.as_ref();
+    for (io, backend) in BOTH {
+        let end = std::thread::scope(|s| {
+            s.spawn(|| {
+                let (target, _keep) = match ns {
+                    Some(ns) => {
+                        ns.enter();
+                        (SocketAddr::from(([127, 0, 0, 1], PORT)), Vec::new())
+                    }
+                    None => full_backlog_listener(),
+                };
+                let clock = MonotonicClock::new();
+                let mut r = stream_runner(io, 4, clock);
+                r.connect(target, Some(Duration::from_millis(300)), Talk::new(b"x", 1, clock.now())).unwrap();
+                let (said, closed) = drain(&mut r);
+                assert!(said.is_empty(), "{said:?}");
+                assert_eq!(r.stats().connect_timeouts, 1);
+                closed.into_iter().map(|(e, _)| e).collect::<Vec<_>>()
+            })
+            .join()
+            .unwrap()
+        });
+        assert_eq!(end, vec![ConnEnd::ConnectTimedOut], "{backend}");
+    }
+}
