@@ -574,3 +574,6 @@ impl StreamSession for TcpSession {
         self.state
     }
 }
+
+#[cfg(test)]
+mod tests;
