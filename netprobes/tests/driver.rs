@@ -562,3 +562,283 @@ fn connect_timeout_to_a_blackhole() {
         assert_eq!(end, vec![ConnEnd::ConnectTimedOut], "{backend}");
     }
 }
+
+// ------------------------------------------------ bergamot-probe tcp vs check_tcp
+
+const CHECK_TCP: &str = "/usr/lib/nagios/plugins/check_tcp";
+const TESTDATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/tcp");
+
+/// Installs monitoring-plugins (check_tcp) if missing; openssl comes with the system.
+fn ensure_check_tcp() {
+    if std::path::Path::new(CHECK_TCP).exists() {
+        return;
+    }
+    let apt = |args: &[&str]| {
+        Command::new("apt-get").args(args).env("DEBIAN_FRONTEND", "noninteractive").status().is_ok_and(|s| s.success())
+    };
+    if !apt(&["install", "-y", "monitoring-plugins-basic"]) {
+        assert!(apt(&["update"]), "apt-get update failed");
+        assert!(apt(&["install", "-y", "monitoring-plugins-basic"]), "cannot install monitoring-plugins-basic");
+    }
+}
+
+/// A peer process, killed by PID on drop.
+struct Peer(std::process::Child);
+
+impl Drop for Peer {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// Starts `cmd` and waits until it accepts connections on `port`.
+fn start_peer(cmd: &mut Command, port: u16) -> Peer {
+    let peer = Peer(cmd.stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null()).spawn().unwrap());
+    for _ in 0..100 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return peer;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("peer {cmd:?} did not start listening on {port}");
+}
+
+/// (first line of output with timings masked, exit code)
+fn run_check(program: &str, args: &[&str], env: &[(&str, &str)]) -> (String, i32) {
+    let mut cmd = Command::new(program);
+    if program.ends_with("bergamot-probe") {
+        cmd.arg("tcp");
+    }
+    let out = cmd.args(args).envs(env.iter().copied()).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = text.lines().next().unwrap_or_default().to_owned();
+    (mask_times(&line), out.status.code().unwrap_or(-1))
+}
+
+/// `0.001 second` → `T second`, `time=0.000489s` → `time=Ts`.
+fn mask_times(s: &str) -> String {
+    let mut out = String::new();
+    let mut rest = s;
+    while let Some(i) = rest.find(|c: char| c.is_ascii_digit()) {
+        let (head, tail) = rest.split_at(i);
+        let end = tail.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(tail.len());
+        let num = &tail[..end];
+        let after = &tail[end..];
+        out.push_str(head);
+        let masked = (head.ends_with("- ") && after.starts_with(" second"))
+            || (head.ends_with("time=") && after.starts_with('s'));
+        out.push_str(if masked { "T" } else { num });
+        rest = after;
+    }
+    out.push_str(rest);
+    out
+}
+
+fn probe() -> &'static str {
+    env!("CARGO_BIN_EXE_bergamot-probe")
+}
+
+#[test]
+fn bergamot_probe_tcp_matches_check_tcp_on_a_real_http_server() {
+    ensure_check_tcp();
+    let port = free_port();
+    let dir = tempdir();
+    std::fs::write(format!("{dir}/index.html"), "hello").unwrap();
+    let _http = start_peer(
+        Command::new("python3").args([
+            "-m",
+            "http.server",
+            &port.to_string(),
+            "--bind",
+            "127.0.0.1",
+            "--directory",
+            &dir,
+        ]),
+        port,
+    );
+    let p = port.to_string();
+    let closed = free_port().to_string();
+    let cases: Vec<Vec<&str>> = vec![
+        vec!["-H", "127.0.0.1", "-p", &p],
+        vec!["-H", "localhost", "-p", &p, "-4"],
+        vec!["-H", "127.0.0.1", "-p", &p, "-w", "5", "-c", "9"],
+        vec!["-H", "127.0.0.1", "-p", &closed],
+        vec!["-H", "127.0.0.1", "-p", &closed, "-r", "warn"],
+        vec!["-H", "127.0.0.1", "-p", &p, "-E", "-s", "GET / HTTP/1.0\\r\\n\\r\\n", "-e", "XYZ", "-j"],
+        vec!["-H", "127.0.0.1", "-p", &p, "-E", "-s", "GET / HTTP/1.0\\r\\n\\r\\n", "-e", "XYZ", "-M", "crit", "-j"],
+    ];
+    for args in &cases {
+        let theirs = run_check(CHECK_TCP, args, &[]);
+        for io in ["io-uring", "epoll"] {
+            let ours = run_check(probe(), &[&args[..], &["--io", io]].concat(), &[]);
+            assert_eq!(ours, theirs, "{args:?} on {io}");
+        }
+    }
+    // check_tcp shows more of the response than its first line; the rest agrees.
+    let args = ["-H", "127.0.0.1", "-p", &p, "-E", "-s", "GET / HTTP/1.0\\r\\n\\r\\n", "-e", "HTTP/1.0 200"];
+    let (ours, code) = run_check(probe(), &args, &[]);
+    let (theirs, their_code) = run_check(CHECK_TCP, &args, &[]);
+    assert_eq!(code, their_code);
+    assert!(
+        ours.starts_with(&format!(
+            "TCP OK - T second response time on 127.0.0.1 port {p} [HTTP/1.0 200 OK]|time=Ts;;;"
+        )),
+        "{ours}"
+    );
+    assert!(
+        theirs.starts_with(&format!("TCP OK - T second response time on 127.0.0.1 port {p} [HTTP/1.0 200 OK")),
+        "{theirs}"
+    );
+}
+
+#[test]
+fn bergamot_probe_tcp_times_out_like_check_tcp() {
+    ensure_check_tcp();
+    // Accepts (in the kernel) and never says anything.
+    let silent = TcpListener::bind("127.0.0.1:0").unwrap();
+    let p = silent.local_addr().unwrap().port().to_string();
+    let args = ["-H", "127.0.0.1", "-p", &p, "-e", "220", "-t", "1"];
+    let theirs = run_check(CHECK_TCP, &args, &[]);
+    assert_eq!(theirs, ("CRITICAL - Socket timeout after 1 seconds".to_owned(), 2));
+    assert_eq!(run_check(probe(), &args, &[]), theirs);
+    assert_eq!(run_check(probe(), &args, &[("BERGAMOT_IO", "epoll")]), theirs);
+}
+
+#[test]
+fn bergamot_probe_tcp_connect_timeout_in_a_blackhole_namespace() {
+    ensure_check_tcp();
+    let Some(ns) = BlackholeNs::new(9) else {
+        // No namespaces here: the full-backlog listener stands in.
+        let (addr, _keep) = full_backlog_listener();
+        let p = addr.port().to_string();
+        let (out, code) = run_check(probe(), &["-H", "127.0.0.1", "-p", &p, "-t", "1"], &[]);
+        assert_eq!((out.as_str(), code), ("CRITICAL - Socket timeout after 1 seconds", 2));
+        return;
+    };
+    let in_ns = |program: &str| {
+        let mut cmd = Command::new("ip");
+        cmd.args(["netns", "exec", &ns.name, program]);
+        if program.ends_with("bergamot-probe") {
+            cmd.arg("tcp");
+        }
+        let out = cmd.args(["-H", "127.0.0.1", "-p", "9", "-t", "1"]).output().unwrap();
+        (String::from_utf8_lossy(&out.stdout).trim().to_owned(), out.status.code())
+    };
+    let theirs = in_ns(CHECK_TCP);
+    assert_eq!(theirs, ("CRITICAL - Socket timeout after 1 seconds".to_owned(), Some(2)));
+    assert_eq!(in_ns(probe()), theirs);
+}
+
+#[test]
+fn bergamot_probe_tcp_tls_against_openssl_s_server() {
+    ensure_check_tcp();
+    let port = free_port();
+    let _tls = start_peer(
+        Command::new("openssl").args([
+            "s_server",
+            "-accept",
+            &format!("127.0.0.1:{port}"),
+            "-cert",
+            &format!("{TESTDATA}/ec-30days.pem"),
+            "-key",
+            &format!("{TESTDATA}/ec-30days.key"),
+            "-www",
+            "-quiet",
+        ]),
+        port,
+    );
+    let p = port.to_string();
+    let base = ["-H", "127.0.0.1", "-p", &p, "-S"];
+    // The test certificate is self-signed: refused by the webpki roots...
+    let (out, code) = run_check(probe(), &base, &[]);
+    assert_eq!(code, 2, "{out}");
+    assert!(out.starts_with("TCP CRITICAL - Cannot make SSL connection: invalid peer certificate"), "{out}");
+    // ...and accepted with -k; its expiry is reported in days, in the window the
+    // captured certificate was made for (30 days, minus the time since capture).
+    let certificate = bergamot_netprobes::session::tcp::parse_certificate(
+        &std::fs::read(format!("{TESTDATA}/ec-30days.der")).unwrap(),
+    )
+    .unwrap();
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
+    let days = (certificate.not_after - now).div_euclid(86_400);
+    for io in ["io-uring", "epoll"] {
+        let (out, code) = run_check(probe(), &[&base[..], &["-k", "--io", io]].concat(), &[]);
+        if days >= 0 {
+            assert_eq!(code, 0, "{out}");
+            assert!(out.contains(&format!("certificate 'bergamot.test' expires in {days} day(s)")), "{out}");
+        } else {
+            assert_eq!(code, 2, "{out}");
+            assert!(out.contains("Certificate 'bergamot.test' expired on"), "{out}");
+        }
+    }
+    // Day thresholds: check_tcp and we agree on the state.
+    for d in ["400", "400,300", "1", "1,0"] {
+        let args = [&base[..], &["-D", d]].concat();
+        let (_, theirs) = run_check(CHECK_TCP, &args, &[]);
+        let (ours, code) = run_check(probe(), &[&args[..], &["-k"]].concat(), &[]);
+        assert_eq!(code, theirs, "-D {d}: {ours}");
+    }
+    // Send and expect through TLS: s_server -www answers GET with its status page.
+    let args = [&base[..], &["-k", "-E", "-s", "GET / HTTP/1.0\\r\\n\\r\\n", "-e", "HTTP/1.0 200 ok"]].concat();
+    let (out, code) = run_check(probe(), &args, &[]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("[HTTP/1.0 200 ok]"), "{out}");
+}
+
+#[test]
+fn bergamot_probe_tcp_reports_its_backend_and_honours_bergamot_io() {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let p = l.local_addr().unwrap().port().to_string();
+    for (env, flag, want) in [
+        (Some("epoll"), None, "I/O backend epoll"),
+        (Some("epoll"), Some("io-uring"), "I/O backend io_uring"),
+        (None, Some("epoll"), "I/O backend epoll"),
+        (None, None, if uring_works() { "I/O backend io_uring" } else { "I/O backend epoll" }),
+    ] {
+        let mut cmd = Command::new(probe());
+        cmd.args(["tcp", "-H", "127.0.0.1", "-p", &p, "-v"]);
+        cmd.env_remove("BERGAMOT_IO");
+        if let Some(e) = env {
+            cmd.env("BERGAMOT_IO", e);
+        }
+        if let Some(f) = flag {
+            cmd.args(["--io", f]);
+        }
+        let out = cmd.output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(want), "{env:?} {flag:?}: {err}");
+        assert_eq!(out.status.code(), Some(0));
+    }
+    let out =
+        Command::new(probe()).args(["tcp", "-H", "127.0.0.1", "-p", &p]).env("BERGAMOT_IO", "kqueue").output().unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("BERGAMOT_IO"));
+}
+
+/// Whether this kernel lets us use io_uring (auto must then pick it).
+fn uring_works() -> bool {
+    StreamRunner::<Talk>::new(&StreamConfig { io: IoChoice::IoUring, ..Default::default() }, MonotonicClock::new())
+        .is_ok()
+}
+
+fn tempdir() -> String {
+    static N: AtomicU32 = AtomicU32::new(0);
+    let d = std::env::temp_dir().join(format!("bgdrv-{}-{}", std::process::id(), N.fetch_add(1, Ordering::SeqCst)));
+    std::fs::create_dir_all(&d).unwrap();
+    d.to_string_lossy().into_owned()
+}
+
+#[test]
+fn masking_only_touches_timings() {
+    assert_eq!(
+        mask_times(
+            "TCP OK - 0.001 second response time on 127.0.0.1 port 22|time=0.000489s;1.000000;;0.000000;10.000000"
+        ),
+        "TCP OK - T second response time on 127.0.0.1 port 22|time=Ts;1.000000;;0.000000;10.000000"
+    );
+}

@@ -340,8 +340,13 @@ impl TcpSession {
                     }
                 } else {
                     out.push_str("Unexpected response from host/socket");
-                    if let Some(s) = &shown {
-                        let _ = write!(out, ": {s}");
+                    match &shown {
+                        Some(s) => {
+                            let _ = write!(out, ": {s}");
+                        }
+                        None => {
+                            let _ = write!(out, " on {} port {}", c.host, c.port);
+                        }
                     }
                 }
                 if let Some((_, text)) = &cert {

@@ -123,7 +123,10 @@ fn hidden_output_and_read_limit() {
     s.handle_connected(ms(1));
     s.handle_input(ms(4), b"0123456789");
     let r = result_of(&mut s);
-    assert_eq!(r.output, "TCP WARNING - Unexpected response from host/socket|time=0.004000s;;;0.000000;10.000000");
+    assert_eq!(
+        r.output,
+        "TCP WARNING - Unexpected response from host/socket on h port 1|time=0.004000s;;;0.000000;10.000000"
+    );
 }
 
 #[test]
