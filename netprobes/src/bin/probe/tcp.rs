@@ -291,7 +291,8 @@ fn parse_days(s: &str) -> Result<(Option<u32>, Option<u32>), String> {
 fn resolve(args: &Args) -> Result<SocketAddr, String> {
     let addrs =
         (args.host.as_str(), args.port).to_socket_addrs().map_err(|e| format!("cannot resolve {}: {e}", args.host))?;
-    addrs.filter(|a| !(args.ipv4 && a.is_ipv6()) && !(args.ipv6 && a.is_ipv4())).next().ok_or_else(|| {
+    let mut addrs = addrs;
+    addrs.find(|a| !(args.ipv4 && a.is_ipv6() || args.ipv6 && a.is_ipv4())).ok_or_else(|| {
         format!(
             "no {}address for {}",
             if args.ipv6 {

@@ -54,6 +54,8 @@ pub(crate) struct DgramUring {
     lent: Option<u16>,
     /// Length of the datagram in the single-shot buffer.
     single_len: usize,
+    // Boxed so no slot moves while the kernel points into it, whatever the Vec does.
+    #[allow(clippy::vec_box)]
     sends: Vec<Box<SendSlot>>,
     free: Vec<u16>,
     pushed: usize,
