@@ -92,6 +92,27 @@ pub struct TlsCheck {
     pub days_critical: Option<u32>,
 }
 
+impl TlsCheck {
+    /// TLS with `config` to `server_name` (a DNS name or an address), no day limits.
+    pub fn new(config: Arc<rustls::ClientConfig>, server_name: &str) -> Result<Self, String> {
+        let server_name = ServerName::try_from(server_name.to_owned())
+            .map_err(|_| format!("{server_name:?} is not a TLS server name"))?;
+        Ok(TlsCheck { config, server_name, days_warning: None, days_critical: None })
+    }
+}
+
+/// A wall clock for rustls that always says `unix` seconds (tests, fuzzing, replay).
+pub fn fixed_time(unix: u64) -> Arc<dyn TimeProvider> {
+    #[derive(Debug)]
+    struct Fixed(u64);
+    impl TimeProvider for Fixed {
+        fn current_time(&self) -> Option<UnixTime> {
+            Some(UnixTime::since_unix_epoch(Duration::from_secs(self.0)))
+        }
+    }
+    Arc::new(Fixed(unix))
+}
+
 /// How the server certificate is verified.
 #[derive(Debug, Clone)]
 pub enum CertVerification {
