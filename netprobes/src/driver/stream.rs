@@ -302,7 +302,11 @@ impl<S: StreamSession> StreamRunner<S> {
             Ok(()) => self.update_timer(slot),
             Err(e) => {
                 self.stats.connect_failed += 1;
+                // Nothing was kept by the backend: the slot is free again at once.
                 self.finish(slot, ConnEnd::ConnectFailed(e), now, false);
+                if let Some(c) = self.conns.get_mut(slot as usize) {
+                    c.phase = Phase::Free;
+                }
                 self.free.push(slot);
             }
         }
