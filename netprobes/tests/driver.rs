@@ -177,6 +177,39 @@ fn icmp_socket_is_raw_for_root_or_explains_the_fix() {
     }
 }
 
+#[test]
+fn icmp_without_privileges_names_the_three_fixes() {
+    if !rustix::process::geteuid().is_root() {
+        // Already unprivileged: the plain call above covers this process's case.
+        return;
+    }
+    let range = std::fs::read_to_string("/proc/sys/net/ipv4/ping_group_range").unwrap_or_default();
+    let allowed = {
+        let v: Vec<u32> = range.split_whitespace().filter_map(|x| x.parse().ok()).collect();
+        v.len() == 2 && v[0] <= 65534 && 65534 <= v[1]
+    };
+    // A thread of its own becomes nobody:nogroup (credentials are per thread on Linux,
+    // so the rest of the test process keeps root); root's capabilities go with it.
+    let got = std::thread::spawn(|| {
+        use rustix::process::{Gid, Uid};
+        rustix::thread::set_thread_res_gid(Gid::from_raw(65534), Gid::from_raw(65534), Gid::from_raw(65534)).unwrap();
+        rustix::thread::set_thread_res_uid(Uid::from_raw(65534), Uid::from_raw(65534), Uid::from_raw(65534)).unwrap();
+        DatagramSocket::icmp(false).map(|s| s.kind()).map_err(|e| e.to_string())
+    })
+    .join()
+    .unwrap();
+    match got {
+        Ok(kind) => assert!(allowed && kind == DatagramKind::IcmpDgram, "{kind:?} with range {range:?}"),
+        Err(msg) => {
+            assert!(!allowed, "{msg}");
+            for fix in ["run as root", "setcap cap_net_raw+ep", "sysctl -w net.ipv4.ping_group_range"] {
+                assert!(msg.contains(fix), "{msg}");
+            }
+            assert!(msg.contains(range.split_whitespace().collect::<Vec<_>>().join(" ").as_str()), "{msg}");
+        }
+    }
+}
+
 // ----------------------------------------------------------------------------- TCP
 
 #[derive(Debug, Clone, PartialEq, Eq)]
