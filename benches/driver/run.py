@@ -251,8 +251,10 @@ def render(rows: list[dict], m: dict, meta: dict) -> str:
         f"with `openssl s_server -www` holding the self-signed test certificate; ours adds `-k` to accept it). "
         f"check_tcp ({meta['check_tcp']}): one process per check, one after another and "
         f"{meta['k']} at once. bergamot-probe: `bergamot-probe tcp … --repeat N --parallel K`, one process, "
-        f"all checks on the driver (io_uring, or epoll forced with `--io epoll`); with TLS it resumes the "
-        f"first check's session, so later checks skip the key exchange check_tcp pays every time.\n")
+        f"all checks on the driver (io_uring, or epoll forced with `--io epoll`). With TLS both sides make "
+        f"a full handshake per check (ours closes as soon as the handshake is done, before a TLS 1.3 ticket "
+        f"could arrive, so nothing is resumed): there the client's CPU is mostly the key exchange and the "
+        f"signature check, which no driver saves.\n")
     L.append(
         f"Machine: {m['nproc']} CPUs ({m['cpu']}), Linux {m['kernel']}; {m['date']}; commit {m['commit']}. "
         f"Medians of {meta['repeats']} runs (1 for check_tcp one after another above 2,000 checks). "
