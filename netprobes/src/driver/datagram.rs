@@ -156,26 +156,12 @@ impl<S: DatagramSession> DatagramRunner<S> {
 }
 
 fn open(socket: DatagramSocket, config: &DatagramConfig) -> Result<Box<dyn DgramBackend + Send>, DriverError> {
-    let choice = config.io.resolve_env()?;
     #[cfg(all(target_os = "linux", any(target_arch = "x86_64", target_arch = "aarch64")))]
-    {
-        if choice != IoChoice::Epoll {
-            match super::uring::Ring::new(256, 4096) {
-                Ok(ring) => {
-                    let io = super::uring::dgram::DgramUring::new(ring, socket, config)?;
-                    return Ok(Box::new(io));
-                }
-                Err(reason) if choice == IoChoice::IoUring => {
-                    return Err(DriverError::UringUnavailable { reason });
-                }
-                Err(_) => {}
-            }
-        }
+    if let Some(ring) = super::select_backend(config.io, || super::uring::Ring::new(256, 4096))? {
+        return Ok(Box::new(super::uring::dgram::DgramUring::new(ring, socket, config)?));
     }
     #[cfg(not(all(target_os = "linux", any(target_arch = "x86_64", target_arch = "aarch64"))))]
-    if choice == IoChoice::IoUring {
-        return Err(DriverError::UringUnavailable { reason: "not built for this target".into() });
-    }
+    super::select_backend(config.io, || Err::<(), _>("not built for this target".to_owned()))?;
     Ok(Box::new(DgramEpoll::new(socket, config)?))
 }
 

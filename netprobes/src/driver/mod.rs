@@ -209,6 +209,21 @@ pub trait Runner {
     }
 }
 
+/// Applies an [`IoChoice`]: `Some(ring)` to run on io_uring, `None` for epoll. Auto
+/// falls back on any setup failure (ENOSYS under qemu-user, EPERM under seccomp or
+/// `io_uring_disabled`, EINVAL, a kernel without the opcodes); a forced io_uring
+/// reports it instead.
+pub(crate) fn select_backend<R>(
+    choice: IoChoice,
+    make_ring: impl FnOnce() -> Result<R, String>,
+) -> Result<Option<R>, DriverError> {
+    match choice.resolve_env()? {
+        IoChoice::Epoll => Ok(None),
+        IoChoice::IoUring => make_ring().map(Some).map_err(|reason| DriverError::UringUnavailable { reason }),
+        IoChoice::Auto => Ok(make_ring().ok()),
+    }
+}
+
 /// How long a backend may block: until the deadline, and never negative.
 pub(crate) fn wait_timeout(now: Instant, until: Option<Instant>) -> Option<Duration> {
     until.map(|u| u.saturating_since(now))
@@ -237,6 +252,17 @@ mod tests {
     fn explicit_choice_wins_over_environment() {
         assert_eq!(IoChoice::Epoll.resolve_env().unwrap(), IoChoice::Epoll);
         assert_eq!(IoChoice::IoUring.resolve_env().unwrap(), IoChoice::IoUring);
+    }
+
+    #[test]
+    fn backend_selection_falls_back_only_when_allowed() {
+        let enosys = || Err::<(), _>("io_uring_setup failed: Function not implemented (os error 38)".to_owned());
+        assert!(matches!(select_backend(IoChoice::Auto, enosys), Ok(None)));
+        let forced = select_backend(IoChoice::IoUring, enosys).unwrap_err().to_string();
+        assert!(forced.contains("Function not implemented") && forced.contains("--io epoll"), "{forced}");
+        assert!(matches!(select_backend(IoChoice::Auto, || Ok(7)), Ok(Some(7))));
+        let never = || -> Result<(), String> { panic!("epoll must not try io_uring") };
+        assert!(matches!(select_backend(IoChoice::Epoll, never), Ok(None)));
     }
 
     #[test]

@@ -497,25 +497,15 @@ impl<S: StreamSession> StreamRunner<S> {
 }
 
 fn open(config: &StreamConfig, n: usize) -> Result<Box<dyn StreamBackend + Send>, DriverError> {
-    let choice = config.io.resolve_env()?;
     #[cfg(all(target_os = "linux", any(target_arch = "x86_64", target_arch = "aarch64")))]
     {
-        if choice != IoChoice::Epoll {
-            let sq = 1024u32;
-            let cq = u32::try_from(n.saturating_mul(4)).unwrap_or(u32::MAX).clamp(4096, 1 << 16);
-            match super::uring::Ring::new(sq, cq) {
-                Ok(ring) => return Ok(Box::new(super::uring::stream::StreamUring::new(ring, config, n)?)),
-                Err(reason) if choice == IoChoice::IoUring => {
-                    return Err(DriverError::UringUnavailable { reason });
-                }
-                Err(_) => {}
-            }
+        let cq = u32::try_from(n.saturating_mul(4)).unwrap_or(u32::MAX).clamp(4096, 1 << 16);
+        if let Some(ring) = super::select_backend(config.io, || super::uring::Ring::new(1024, cq))? {
+            return Ok(Box::new(super::uring::stream::StreamUring::new(ring, config, n)?));
         }
     }
     #[cfg(not(all(target_os = "linux", any(target_arch = "x86_64", target_arch = "aarch64"))))]
-    if choice == IoChoice::IoUring {
-        return Err(DriverError::UringUnavailable { reason: "not built for this target".into() });
-    }
+    super::select_backend(config.io, || Err::<(), _>("not built for this target".to_owned()))?;
     Ok(Box::new(super::epoll::StreamEpoll::new(config, n)?))
 }
 
