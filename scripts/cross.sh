@@ -22,6 +22,12 @@ export CC_x86_64_unknown_linux_musl=musl-gcc
 export CC_aarch64_unknown_linux_musl=aarch64-linux-gnu-gcc
 export AR_aarch64_unknown_linux_musl=aarch64-linux-gnu-ar
 export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_MUSL_LINKER=aarch64-linux-gnu-gcc
+# glibc's headers rename fopen & co. to their LFS64 names (fopen64…) when
+# _FILE_OFFSET_BITS is 64, and musl no longer exports those: on a 64-bit target
+# off_t is 64 bits anyway, so ask for the plain names (OpenSSL sets 64 only when
+# nothing is set; SQLite has its own switch).
+export CFLAGS_aarch64_unknown_linux_musl="-D_FILE_OFFSET_BITS=32 -DSQLITE_DISABLE_LFS"
+export LIBSQLITE3_FLAGS="-DSQLITE_DISABLE_LFS"
 # The io-uring crate's prebuilt bindings cover x86_64 and aarch64 only.
 for t in x86_64-unknown-linux-musl aarch64-unknown-linux-musl; do
     cargo build "${profile[@]}" --target "$t" "$@"

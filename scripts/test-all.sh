@@ -41,3 +41,6 @@ fi
 
 cargo nextest run --workspace --no-fail-fast
 cargo test --workspace --doc
+# Static builds for both appliance architectures, run natively and under qemu-user
+# (where io_uring is missing and the probes fall back to epoll).
+bash scripts/cross-smoke.sh
