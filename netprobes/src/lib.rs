@@ -7,6 +7,7 @@
 //! and io_uring/epoll, [`exec`] spawns plugins. Nothing outside `driver`, `exec` and
 //! the binary reads the clock.
 
+pub mod accel;
 pub mod driver;
 pub mod exec;
 pub mod native;

@@ -1,0 +1,851 @@
+//! Native acceleration of `nagios` command lines, end to end: a line that
+//! [`crate::native`] recognises (check_ping, check_icmp, check_nrpe, a one-OID
+//! check_snmp, check_tcp) runs in-process on the sessions and the driver and comes back
+//! as the [`PluginResult`] the plugin would have produced, same status and same text;
+//! anything else — or a command with the per-command opt-out — runs the real plugin
+//! through [`Executor`]. Not here: parsing flags (`native`), protocols (`session`).
+//!
+//! **Exact or not at all.** Where the plugin's output for a case is not known to be
+//! reproduced exactly, the native run *declines* and the plugin runs instead, and the
+//! result says why ([`Fallback::Declined`]). Before anything is sent: names that do not
+//! resolve, no ICMP socket, TLS for check_tcp (check_tcp's TLS wording differs from
+//! `session::tcp`'s), check_tcp `-d`, check_snmp `-l`/`-u`/`-s`, check_nrpe `-d 0|2`.
+//! After the answer (so the plugin then asks again): ICMP errors instead of replies,
+//! an SNMP value of a type whose check_snmp rendering is not reproduced (strings and
+//! addresses under thresholds, non-printable strings), NRPE failures other than a
+//! timeout or a refused connection, SNMP failures other than a timeout or v1
+//! `noSuchName`.
+//!
+//! Where `session::snmp::check` prints differently from check_snmp 2.3.3 (measured
+//! against snmpd here: exceptions, timeouts, a lone `-w`, the trailing space after
+//! perfdata) the text is made here, so the sessions stay as they are.
+//!
+//! Like `exec::run`, this is glue at the driver's level: it reads the clock (for the
+//! duration and the overall timeout) and opens sockets through [`crate::driver`].
+
+use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use futures_lite::future;
+use smol::Timer;
+
+use crate::driver::{
+    AsyncDriver, Backend, ConnEnd, DatagramConfig, DatagramKind, DatagramRunner, DatagramSocket, DriverError, IoChoice,
+    Runner, StreamConfig, StreamEvent, StreamRunner,
+};
+use crate::exec::{ChildExit, Executor, PluginCommand, PluginResult};
+use crate::native::{
+    AddressFamily, NativeRequest, NrpeAdh, NrpePackets, PingPlugin, PingThreshold, SnmpAuth, SnmpPriv, SnmpV3Level,
+    SnmpVersion, native_request,
+};
+use crate::session::StreamSession;
+use crate::session::nrpe::{NrpeEvent, NrpeFailure, NrpeQuery, NrpeSession};
+use crate::session::ping::{CheckPing, PingConfig, PingSession, TargetStats, Threshold};
+use crate::session::snmp::check::{self, Status};
+use crate::session::snmp::{Failure, ManagerConfig, Outcome, Request, Security, SnmpManager, Target};
+use crate::session::tcp::{TcpCheck, TcpSession};
+use crate::session::tls::TlsClient;
+use crate::time::MonotonicClock;
+use crate::wire::icmp::Version as IcmpVersion;
+use crate::wire::nrpe::{DEFAULT_MAX_BUFFER_LEN, Version as NrpeVersion};
+use crate::wire::plugin::{PluginOutput, PluginStatus, Range, split_command_line};
+use crate::wire::snmp::{AuthProtocol, Oid, PrivProtocol, UserKeys, Value, Version as SnmpWireVersion};
+
+/// How one command is to be run.
+#[derive(Debug, Clone)]
+pub struct AccelOptions {
+    /// Run natively when the line is recognised; `false` is the per-command opt-out.
+    pub native: bool,
+    /// I/O backend of native runs.
+    pub io: IoChoice,
+    /// The whole check, native or not; `None`: the executor's timeout.
+    pub timeout: Option<Duration>,
+}
+
+impl Default for AccelOptions {
+    fn default() -> Self {
+        AccelOptions { native: true, io: IoChoice::Auto, timeout: None }
+    }
+}
+
+/// A result, and how it was obtained.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AccelResult {
+    /// As the executor would have returned it. Native runs set `exit` to the code the
+    /// plugin would have exited with (there is no process).
+    pub result: PluginResult,
+    /// The check ran in-process.
+    pub native: bool,
+    /// Why the plugin ran instead (`None` when native).
+    pub fallback: Option<Fallback>,
+    /// Native runs: the exact text the plugin prints (stdout and stderr, as the
+    /// executor's pipe would hold them). `None` for plugin runs, whose raw text the
+    /// executor does not keep.
+    pub text: Option<String>,
+    /// The backend a native run used.
+    pub backend: Option<Backend>,
+}
+
+/// Why a command ran as a plugin.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Fallback {
+    /// The per-command opt-out.
+    OptedOut,
+    /// Not a program or not flags that `native` recognises.
+    NotRecognised,
+    /// Recognised, but this case is not reproduced exactly (see the module docs).
+    Declined(String),
+}
+
+impl std::fmt::Display for Fallback {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Fallback::OptedOut => f.write_str("native runs are off for this command"),
+            Fallback::NotRecognised => f.write_str("not a command line that runs natively"),
+            Fallback::Declined(why) => write!(f, "declined natively: {why}"),
+        }
+    }
+}
+
+/// A native run that gives way to the plugin, with the reason.
+#[derive(Debug)]
+struct Declined(String);
+
+fn declined(why: impl Into<String>) -> Declined {
+    Declined(why.into())
+}
+
+impl From<DriverError> for Declined {
+    fn from(e: DriverError) -> Self {
+        Declined(e.to_string())
+    }
+}
+
+/// What a plugin would print, and its exit code.
+#[derive(Debug)]
+struct Printed {
+    code: u8,
+    text: String,
+}
+
+fn printed(code: u8, text: impl Into<String>) -> Printed {
+    Printed { code, text: text.into() }
+}
+
+/// Splits `line` (SEMANTICS.md §9) and runs it; see [`run_argv`].
+pub async fn run_command_line(line: &str, opts: &AccelOptions, executor: &Executor) -> AccelResult {
+    match split_command_line(line) {
+        Ok(argv) => run_argv(&argv, opts, executor).await,
+        Err(e) => AccelResult {
+            result: PluginResult::not_started(format!("cannot split the command line: {e}")),
+            native: false,
+            fallback: Some(Fallback::NotRecognised),
+            text: None,
+            backend: None,
+        },
+    }
+}
+
+/// Runs `argv` natively when allowed and recognised, else (or when the native run
+/// declines) as a plugin.
+pub async fn run_argv(argv: &[String], opts: &AccelOptions, executor: &Executor) -> AccelResult {
+    let timeout = opts.timeout.unwrap_or(executor.config().timeout);
+    let fallback = match (opts.native, native_request(argv)) {
+        (false, _) => Fallback::OptedOut,
+        (true, None) => Fallback::NotRecognised,
+        (true, Some(request)) => match run_native(argv, &request, opts.io, timeout, executor.config().max_output).await
+        {
+            Ok(done) => return done,
+            Err(Declined(why)) => Fallback::Declined(why),
+        },
+    };
+    let command = PluginCommand { argv: argv.to_vec(), timeout: Some(timeout) };
+    AccelResult {
+        result: executor.run(&command).await,
+        native: false,
+        fallback: Some(fallback),
+        text: None,
+        backend: None,
+    }
+}
+
+/// Renders a result's output as plugin text: `summary|perfdata`, then the long
+/// output. Perfdata comes out in its canonical form (`PerfData`'s `Display`).
+pub fn render_output(output: &PluginOutput) -> String {
+    let mut text = output.summary.clone();
+    if !output.perfdata.is_empty() {
+        text.push('|');
+        let items: Vec<String> = output.perfdata.iter().map(ToString::to_string).collect();
+        text.push_str(&items.join(" "));
+    }
+    text.push('\n');
+    if !output.long_output.is_empty() {
+        text.push_str(&output.long_output);
+        text.push('\n');
+    }
+    text
+}
+
+async fn run_native(
+    argv: &[String],
+    request: &NativeRequest,
+    io: IoChoice,
+    timeout: Duration,
+    max_output: usize,
+) -> Result<AccelResult, Declined> {
+    let clock = MonotonicClock::new();
+    let started = clock.now();
+    let run = async {
+        Some(match request {
+            NativeRequest::Ping { .. } => ping(request, io, clock).await,
+            NativeRequest::Nrpe { .. } => nrpe(request, io, clock).await,
+            NativeRequest::Snmp { .. } => snmp(argv, request, io, clock).await,
+            NativeRequest::Tcp { .. } => tcp(request, io, clock).await,
+        })
+    };
+    let limit = async {
+        Timer::after(timeout).await;
+        None
+    };
+    let outcome = future::or(run, limit).await;
+    let duration = clock.now().saturating_since(started);
+    let Some(outcome) = outcome else {
+        // As the executor reports a plugin it had to kill.
+        let mut result = PluginResult::not_started(format!("plugin timed out after {}", seconds(timeout)));
+        result.status = PluginStatus::Timeout;
+        result.duration = duration;
+        return Ok(AccelResult { result, native: true, fallback: None, text: None, backend: None });
+    };
+    let (Printed { code, text }, backend) = outcome?;
+    // The executor keeps at most `max_output` bytes; so does this.
+    let mut kept = text.as_str();
+    if kept.len() > max_output {
+        let mut end = max_output;
+        while !kept.is_char_boundary(end) {
+            end -= 1;
+        }
+        kept = kept.get(..end).unwrap_or_default();
+    }
+    let result = PluginResult {
+        status: PluginStatus::from_exit_code(i32::from(code)),
+        exit: Some(ChildExit::Code(i32::from(code))),
+        output: PluginOutput::parse_str(kept),
+        output_bytes: text.len() as u64,
+        truncated: kept.len() < text.len(),
+        duration,
+    };
+    Ok(AccelResult { result, native: true, fallback: None, text: Some(text), backend: Some(backend) })
+}
+
+/// The executor's wording of a timeout.
+fn seconds(d: Duration) -> String {
+    if d.subsec_nanos() == 0 { format!("{}s", d.as_secs()) } else { format!("{:.3}s", d.as_secs_f64()) }
+}
+
+/// Resolves `host` as the plugins do (an address literal as is, else the first
+/// address of the family getaddrinfo gives); a name that does not resolve is left to
+/// the plugin, which words it its own way.
+async fn resolve(host: &str, port: u16, family: AddressFamily) -> Result<SocketAddr, Declined> {
+    let fits = |ip: &IpAddr| match family {
+        AddressFamily::Any => true,
+        AddressFamily::V4 => ip.is_ipv4(),
+        AddressFamily::V6 => ip.is_ipv6(),
+    };
+    if let Ok(ip) = host.parse::<IpAddr>() {
+        return if fits(&ip) { Ok(SocketAddr::new(ip, port)) } else { Err(declined("address of the other family")) };
+    }
+    let name = host.to_owned();
+    // getaddrinfo blocks: on smol's blocking pool.
+    let addrs = smol::unblock(move || (name.as_str(), port).to_socket_addrs().map(Vec::from_iter)).await;
+    addrs
+        .ok()
+        .and_then(|a| a.into_iter().find(|a| fits(&a.ip())))
+        .ok_or_else(|| declined(format!("{host} does not resolve")))
+}
+
+/// A value other probes on the host (and other runs here) are unlikely to share:
+/// echo identifiers, SNMP request ids.
+fn random_u64() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u32(std::process::id());
+    h.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos());
+    h.finish()
+}
+
+// ------------------------------------------------------------------- ICMP
+
+async fn ping(request: &NativeRequest, io: IoChoice, clock: MonotonicClock) -> Result<(Printed, Backend), Declined> {
+    let NativeRequest::Ping { plugin, host, family, warn, crit, packets, interval, timeout } = request else {
+        return Err(declined("not a ping request"));
+    };
+    let addr = resolve(host, 0, *family).await?.ip();
+    let version = IcmpVersion::of(addr);
+    let socket = DatagramSocket::icmp(version == IcmpVersion::V6)?;
+    let spacing = *interval * packets.saturating_sub(1);
+    // How long the plugin waits: check_ping runs `ping -w TIMEOUT`; check_icmp stops
+    // after its "max completion time" (packets, their spacing and the critical RTA).
+    let limit = match plugin {
+        PingPlugin::CheckPing => *timeout,
+        PingPlugin::CheckIcmp => (spacing + *interval + crit.rta * (packets + 1)).min(*timeout),
+    };
+    let salt = random_u64();
+    let config = PingConfig {
+        count: *packets,
+        interval: *interval,
+        pacing: Duration::ZERO,
+        // Every packet may wait for what is left after the last one is sent.
+        timeout: limit.saturating_sub(spacing).max(Duration::from_millis(100)),
+        data_len: 56,
+        ident: salt as u16,
+        cookie: (salt >> 32) as u32,
+        // The kernel rewrites the identifier of unprivileged ICMP sockets.
+        check_ident: socket.kind() == DatagramKind::IcmpRaw,
+        first_seq: 0,
+    };
+    let start = clock.now();
+    let session = PingSession::new(config, version, [addr], start).map_err(|e| declined(e.to_string()))?;
+    let small = DatagramConfig { io, recv_buffers: 8, send_slots: 8, socket_recv_buffer: None, ..Default::default() };
+    let mut driver = AsyncDriver::new(DatagramRunner::new(socket, session, &small, clock)?)?;
+    let backend = driver.get_ref().backend();
+    let deadline = Timer::after(limit);
+    let run = async {
+        while driver.next_event().await?.is_some() {}
+        Ok::<_, DriverError>(())
+    };
+    future::or(run, async {
+        deadline.await;
+        Ok(())
+    })
+    .await?;
+    let stats = driver.get_ref().session().target(0).map(|(_, s)| *s).unwrap_or_default();
+    if stats.errors > 0 {
+        return Err(declined("ICMP errors came back: the plugin words them"));
+    }
+    let out = match plugin {
+        PingPlugin::CheckPing => {
+            let check = CheckPing { warning: ping_threshold(warn), critical: ping_threshold(crit) };
+            let r = check.evaluate(&stats);
+            printed(r.status as u8, format!("{}\n", r.output))
+        }
+        PingPlugin::CheckIcmp => check_icmp_text(host, &stats, warn, crit),
+    };
+    Ok((out, backend))
+}
+
+fn ping_threshold(t: &PingThreshold) -> Threshold {
+    // Nanoseconds to milliseconds: exact for the thresholds people write.
+    Threshold { rta_ms: t.rta.as_nanos() as f64 / 1e6, loss_pct: u32::from(t.loss_percent) }
+}
+
+/// check_icmp 2.3.3's verdict and line for one host (thresholds trip at `>=`; no
+/// reply at all is CRITICAL with `rta nan` and zero times in perfdata).
+fn check_icmp_text(host: &str, stats: &TargetStats, warn: &PingThreshold, crit: &PingThreshold) -> Printed {
+    let ms = |d: Option<Duration>| d.map_or(0.0, |d| d.as_nanos() as f64 / 1e6);
+    let (rta, min, max) = (ms(stats.avg()), ms(stats.min()), ms(stats.max()));
+    let pl = stats.loss_percent();
+    let trips = |t: &PingThreshold| pl >= u32::from(t.loss_percent) || rta >= ms(Some(t.rta));
+    let status = if stats.received == 0 || trips(crit) {
+        Status::Critical
+    } else if trips(warn) {
+        Status::Warning
+    } else {
+        Status::Ok
+    };
+    let shown = if stats.received == 0 { "rta nan".to_owned() } else { format!("rta {rta:.3}ms") };
+    let text = format!(
+        "{} - {host}: {shown}, lost {pl}%|rta={rta:.3}ms;{:.3};{:.3};0; pl={pl}%;{};{};; rtmax={max:.3}ms;;;; \
+         rtmin={min:.3}ms;;;; \n",
+        status.label(),
+        ms(Some(warn.rta)),
+        ms(Some(crit.rta)),
+        warn.loss_percent,
+        crit.loss_percent,
+    );
+    printed(status.exit_code(), text)
+}
+
+// ------------------------------------------------------------------- TCP streams
+
+/// Everything one connection produced.
+struct StreamRun<S: StreamSession> {
+    events: Vec<S::Event>,
+    closed: Option<(ConnEnd, S, crate::time::Instant)>,
+}
+
+/// One connection of `session` to `to` on a runner of one slot, awaited on smol.
+async fn one_connection<S: StreamSession>(
+    io: IoChoice,
+    clock: MonotonicClock,
+    to: SocketAddr,
+    session: S,
+) -> Result<(StreamRun<S>, Backend), Declined> {
+    let config = StreamConfig { io, max_connections: 1, read_buffers: 4, ..StreamConfig::default() };
+    let mut runner = StreamRunner::new(&config, clock)?;
+    let backend = runner.backend();
+    runner.connect(to, None, session).map_err(|_| declined("no connection slot"))?;
+    let mut driver = AsyncDriver::new(runner)?;
+    let mut run = StreamRun { events: Vec::new(), closed: None };
+    while let Some(e) = driver.next_event().await? {
+        match e {
+            StreamEvent::Session { event, .. } => run.events.push(event),
+            StreamEvent::Closed { end, session, at, .. } => run.closed = Some((end, session, at)),
+        }
+    }
+    Ok((run, backend))
+}
+
+async fn tcp(request: &NativeRequest, io: IoChoice, clock: MonotonicClock) -> Result<(Printed, Backend), Declined> {
+    let NativeRequest::Tcp {
+        host,
+        port,
+        family,
+        warn,
+        crit,
+        timeout,
+        send,
+        expect,
+        expect_all,
+        quit,
+        refuse_status,
+        mismatch_status,
+        max_bytes,
+        delay,
+        tls,
+        sni: _,
+        hide_output,
+    } = request
+    else {
+        return Err(declined("not a TCP request"));
+    };
+    if *tls {
+        return Err(declined("check_tcp -S words certificates differently from the TCP session"));
+    }
+    if !delay.is_zero() {
+        return Err(declined("check_tcp -d (delay before reading) is not modelled"));
+    }
+    let addr = resolve(host, *port, *family).await?;
+    let mut check = TcpCheck::new(host.clone(), *port);
+    check.send.clone_from(send);
+    check.expect = expect.iter().map(|e| e.as_bytes().to_vec()).collect();
+    check.expect_all = *expect_all;
+    check.quit.clone_from(quit);
+    if let Some(m) = max_bytes {
+        check.max_bytes = usize::try_from(*m).unwrap_or(usize::MAX);
+    }
+    check.timeout = *timeout;
+    (check.warning, check.critical) = (warn.map(|d| d.as_secs_f64()), crit.map(|d| d.as_secs_f64()));
+    (check.refuse, check.mismatch, check.hide_output) = (*refuse_status, *mismatch_status, *hide_output);
+    let session = TcpSession::new(Arc::new(check), clock.now(), 0);
+    let (run, backend) = one_connection(io, clock, addr, session).await?;
+    let mut results = run.events;
+    if let Some((end, mut session, at)) = run.closed {
+        if session.result().is_none() {
+            match end {
+                ConnEnd::ConnectFailed(e) => {
+                    session.handle_connect_error(at, &end.to_string(), e == rustix::io::Errno::CONNREFUSED)
+                }
+                ConnEnd::ConnectTimedOut => session.handle_connect_error(at, "Connection timed out", false),
+                ConnEnd::Failed(_) | ConnEnd::PeerClosed | ConnEnd::Done => {
+                    session.handle_io_error(at, &end.to_string())
+                }
+            }
+            results.extend(StreamSession::poll_event(&mut session));
+        }
+    }
+    let r = results.into_iter().next().ok_or_else(|| declined("the TCP check ended without a result"))?;
+    Ok((printed(r.exit_code(), format!("{}\n", r.output)), backend))
+}
+
+// ------------------------------------------------------------------- NRPE
+
+/// check_nrpe's state names, by exit code.
+const STATE_NAMES: [&str; 4] = ["OK", "WARNING", "CRITICAL", "UNKNOWN"];
+
+fn exit_code(status: PluginStatus) -> u8 {
+    match status {
+        PluginStatus::Ok => 0,
+        PluginStatus::Warning => 1,
+        PluginStatus::Critical | PluginStatus::Timeout => 2,
+        PluginStatus::Unknown | PluginStatus::Error => 3,
+    }
+}
+
+/// The OpenSSL context of anonymous-DH NRPE checks, built once: it also caches TLS
+/// sessions per server, so later checks resume.
+#[cfg(feature = "nrpe-adh")]
+fn adh_connector() -> Result<&'static crate::session::tls::AdhConnector, Declined> {
+    static CONNECTOR: OnceLock<Result<crate::session::tls::AdhConnector, String>> = OnceLock::new();
+    CONNECTOR
+        .get_or_init(|| crate::session::tls::AdhConnector::new().map_err(|e| e.to_string()))
+        .as_ref()
+        .map_err(|e| declined(e.clone()))
+}
+
+fn nrpe_tls(tls: bool, adh: NrpeAdh, addr: SocketAddr) -> Result<Option<TlsClient>, Declined> {
+    if !tls {
+        return Ok(None);
+    }
+    if adh != NrpeAdh::Allow {
+        return Err(declined("check_nrpe -d other than 1 is not modelled"));
+    }
+    #[cfg(feature = "nrpe-adh")]
+    {
+        let peer = addr.to_string();
+        TlsClient::openssl_resuming(adh_connector()?, &peer).map(Some).map_err(|e| declined(e.to_string()))
+    }
+    #[cfg(not(feature = "nrpe-adh"))]
+    {
+        let _ = addr;
+        Err(declined("built without anonymous-DH TLS (feature nrpe-adh)"))
+    }
+}
+
+async fn nrpe(request: &NativeRequest, io: IoChoice, clock: MonotonicClock) -> Result<(Printed, Backend), Declined> {
+    let NativeRequest::Nrpe { host, port, command, args, tls, adh, packets, family, timeout, timeout_status } = request
+    else {
+        return Err(declined("not an NRPE request"));
+    };
+    let addr = resolve(host, *port, *family).await?;
+    let version = match packets {
+        NrpePackets::Auto => NrpeVersion::V4,
+        NrpePackets::V2Only => NrpeVersion::V2,
+        NrpePackets::V3Only => NrpeVersion::V3,
+    };
+    let mut query = NrpeQuery {
+        command: command.clone(),
+        args: args.clone(),
+        version,
+        timeout: *timeout,
+        max_buffer: DEFAULT_MAX_BUFFER_LEN,
+        fallback_to_v2: *packets == NrpePackets::Auto,
+    };
+    let state = exit_code(*timeout_status);
+    // At most two connections: v4, then v2 when the server hung up on v4.
+    for _ in 0..2 {
+        let session =
+            NrpeSession::new(clock.now(), &query, nrpe_tls(*tls, *adh, addr)?).map_err(|e| declined(e.to_string()))?;
+        let (run, backend) = one_connection(io, clock, addr, session).await?;
+        let mut events = run.events;
+        if let Some((end, mut session, at)) = run.closed {
+            match end {
+                _ if session.is_done() => {}
+                ConnEnd::ConnectFailed(errno) => {
+                    // ConnEnd prints the system's wording of the errno.
+                    let why = ConnEnd::ConnectFailed(errno).to_string();
+                    let (ip, port) = (addr.ip(), addr.port());
+                    let text = format!(
+                        "connect to address {ip} port {port}: {why}\nconnect to host {host} port {port}: {why}\n"
+                    );
+                    return Ok((printed(state, text), backend));
+                }
+                ConnEnd::ConnectTimedOut => return Err(declined("connect timed out")),
+                ConnEnd::Failed(_) | ConnEnd::PeerClosed | ConnEnd::Done => {
+                    session.handle_reset(at);
+                    events.extend(session.poll_event());
+                }
+            }
+        }
+        let out = match events.into_iter().next() {
+            Some(NrpeEvent::RetryWithV2) => {
+                query = query.for_v2_retry();
+                continue;
+            }
+            Some(NrpeEvent::Answer(a)) => {
+                let code = u8::try_from(a.result_code).ok().filter(|c| *c <= 3).unwrap_or(3);
+                if a.text.is_empty() {
+                    printed(code, "NRPE: Unable to read output\n")
+                } else {
+                    printed(code, format!("{}\n", a.text))
+                }
+            }
+            Some(NrpeEvent::Failed(NrpeFailure::Timeout { timeout, .. })) => {
+                let name = STATE_NAMES.get(usize::from(state)).copied().unwrap_or("UNKNOWN");
+                let text = format!("CHECK_NRPE STATE {name}: Socket timeout after {} seconds.\n", timeout.as_secs());
+                printed(state, text)
+            }
+            Some(NrpeEvent::Failed(f)) => return Err(declined(format!("NRPE failure worded by check_nrpe: {f}"))),
+            None => return Err(declined("the NRPE check ended without a result")),
+        };
+        return Ok((out, backend));
+    }
+    Err(declined("the server hung up on v2 packets too"))
+}
+
+// ------------------------------------------------------------------- SNMP
+
+/// Localized-key derivation hashes a megabyte per password: derived keys are kept
+/// for the credentials last used (a few at most in any configuration).
+fn user_keys(user: &str, level: &SnmpV3Level) -> Result<Arc<UserKeys>, Declined> {
+    type Cached = (String, String, Arc<UserKeys>);
+    static CACHE: Mutex<Vec<Cached>> = Mutex::new(Vec::new());
+    const KEPT: usize = 64;
+    let id = format!("{level:?}");
+    let mut cache = CACHE.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some((_, _, keys)) = cache.iter().find(|(u, l, _)| u == user && *l == id) {
+        return Ok(keys.clone());
+    }
+    let auth_proto = |a: SnmpAuth| if a == SnmpAuth::Md5 { AuthProtocol::Md5 } else { AuthProtocol::Sha1 };
+    let priv_proto = |p: SnmpPriv| if p == SnmpPriv::Des { PrivProtocol::Des } else { PrivProtocol::Aes128 };
+    let keys = match level {
+        SnmpV3Level::NoAuthNoPriv => UserKeys::new(user.as_bytes(), None, None),
+        SnmpV3Level::AuthNoPriv { auth, auth_password } => {
+            UserKeys::new(user.as_bytes(), Some((auth_proto(*auth), auth_password.as_bytes())), None)
+        }
+        SnmpV3Level::AuthPriv { auth, auth_password, privacy, priv_password } => UserKeys::new(
+            user.as_bytes(),
+            Some((auth_proto(*auth), auth_password.as_bytes())),
+            Some((priv_proto(*privacy), priv_password.as_bytes())),
+        ),
+    };
+    let keys = Arc::new(keys.map_err(|e| declined(e.to_string()))?);
+    if cache.len() >= KEPT {
+        cache.clear();
+    }
+    cache.push((user.to_owned(), id, keys.clone()));
+    Ok(keys)
+}
+
+/// check_snmp prints a threshold as it was written, `native` holds it parsed: the
+/// one way it was written among the arguments (alone, after `-w`/`-c`, or after a
+/// long option's `=`), or `None` when that is ambiguous.
+fn written_range(argv: &[String], range: &Range) -> Option<String> {
+    let mut found: Option<&str> = None;
+    for arg in argv.iter().skip(1) {
+        let forms =
+            [Some(arg.as_str()), arg.strip_prefix("-w"), arg.strip_prefix("-c"), arg.split_once('=').map(|p| p.1)];
+        for text in forms.into_iter().flatten() {
+            if Range::parse(text).ok().as_ref() == Some(range) {
+                match found {
+                    Some(f) if f != text => return None,
+                    _ => found = Some(text),
+                }
+            }
+        }
+    }
+    found.map(str::to_owned)
+}
+
+/// net-snmp shows an OCTET STRING as `STRING: "…"` only when it is printable; this is
+/// the part of that rule known to come out of check_snmp unchanged.
+fn plain_string(bytes: &[u8]) -> bool {
+    bytes.iter().all(|&b| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\')
+}
+
+/// An OID as net-snmp prints it without MIBs, and check_snmp after it.
+fn iso_label(oid: &Oid<'_>) -> String {
+    let s = oid.to_string();
+    s.strip_prefix(".1.").map_or_else(|| s.trim_start_matches('.').to_owned(), |rest| format!("iso.{rest}"))
+}
+
+async fn snmp(
+    argv: &[String],
+    request: &NativeRequest,
+    io: IoChoice,
+    clock: MonotonicClock,
+) -> Result<(Printed, Backend), Declined> {
+    let NativeRequest::Snmp { host, port, version, oid, warn, crit, expect, label, units, family, timeout, retries } =
+        request
+    else {
+        return Err(declined("not an SNMP request"));
+    };
+    if expect.is_some() || label.is_some() || units.is_some() {
+        return Err(declined("check_snmp -s, -l and -u are not modelled"));
+    }
+    let text = |r: &Option<Range>| match r {
+        None => Ok(None),
+        Some(r) => written_range(argv, r).map(Some).ok_or_else(|| declined("threshold written ambiguously")),
+    };
+    let (warn_text, crit_text) = (text(warn)?, text(crit)?);
+    let thresholds =
+        check::thresholds(warn_text.as_deref(), crit_text.as_deref(), 1).map_err(|e| declined(e.to_string()))?;
+    let oid: Oid<'static> = oid.parse().map_err(|_| declined("OID"))?;
+    let addr = resolve(host, *port, *family).await?;
+    let security = match version {
+        SnmpVersion::V1 { community } => {
+            Security::Community { version: SnmpWireVersion::V1, community: community.as_bytes().to_vec() }
+        }
+        SnmpVersion::V2c { community } => {
+            Security::Community { version: SnmpWireVersion::V2c, community: community.as_bytes().to_vec() }
+        }
+        SnmpVersion::V3 { user, level } => {
+            let (user, level) = (user.clone(), level.clone());
+            let keys = smol::unblock(move || user_keys(&user, &level)).await?;
+            Security::Usm { keys, context_name: Vec::new() }
+        }
+    };
+    let target = Target { addr, security, timeout: *timeout, retries: *retries };
+    let bind: SocketAddr = if addr.is_ipv6() { "[::]:0" } else { "0.0.0.0:0" }.parse().map_err(|_| declined("bind"))?;
+    let socket = DatagramSocket::udp(bind)?;
+    let mut manager = SnmpManager::new(ManagerConfig { seed: random_u64(), max_in_flight: 1, ..Default::default() });
+    manager.start(clock.now(), target, Request::Get(vec![oid.clone()])).map_err(|e| declined(e.to_string()))?;
+    let small = DatagramConfig {
+        io,
+        recv_buffers: 4,
+        send_slots: 4,
+        max_datagram: 65_535,
+        socket_recv_buffer: None,
+        ..Default::default()
+    };
+    let mut driver = AsyncDriver::new(DatagramRunner::new(socket, manager, &small, clock)?)?;
+    let backend = driver.get_ref().backend();
+    let mut event = None;
+    while let Some(e) = driver.next_event().await? {
+        event.get_or_insert(e);
+    }
+    let event = event.ok_or_else(|| declined("the SNMP request ended without a result"))?;
+    let out = check_snmp_text(&event.outcome, &thresholds, &oid)?;
+    Ok((out, backend))
+}
+
+/// check_snmp 2.3.3's verdict and text for one OID, or a decline for the cases its
+/// rendering is not reproduced.
+fn check_snmp_text(outcome: &Outcome, thresholds: &[check::Thresholds], oid: &Oid<'_>) -> Result<Printed, Declined> {
+    let th = thresholds.first().cloned().unwrap_or_default();
+    let any = th.warning.is_some() || th.critical.is_some();
+    let vb = match outcome {
+        Outcome::Values(values) => match values.as_slice() {
+            [vb] => vb,
+            _ => return Err(declined("not one value back")),
+        },
+        Outcome::Failed(Failure::Timeout { addr, .. }) if addr.is_ipv4() => {
+            return Ok(printed(3, format!("External command error: Timeout: No Response from {addr}.\n")));
+        }
+        Outcome::Failed(Failure::ErrorStatus { status, oid: failed, .. }) if status.0 == 2 => {
+            let failed = failed.as_ref().map_or_else(|| iso_label(oid), |o| iso_label(o));
+            return Ok(printed(
+                3,
+                format!(
+                    "External command error: Error in packet\nReason: ({}) There is no such variable name in this \
+                     MIB.\nFailed object: {failed}\n\n",
+                    status.name()
+                ),
+            ));
+        }
+        Outcome::Failed(f) => return Err(declined(format!("SNMP failure worded by check_snmp: {f}"))),
+    };
+    let value = &vb.value;
+    if value.is_exception() {
+        return Ok(if any {
+            printed(3, format!("No valid data returned ({value})\n"))
+        } else {
+            printed(0, format!("SNMP OK - {value} | \n"))
+        });
+    }
+    match value {
+        Value::Integer(_) | Value::Gauge32(_) | Value::Counter32(_) | Value::Counter64(_) | Value::TimeTicks(_) => {}
+        Value::OctetString(s) if !any && plain_string(s) => {}
+        Value::IpAddress(_) if !any => {}
+        Value::ObjectId(o) if !any => return Ok(printed(0, format!("SNMP OK - {} | \n", iso_label(o)))),
+        _ => return Err(declined("a value check_snmp renders its own way")),
+    }
+    let report = check::evaluate(outcome, thresholds);
+    let mut text = report.output;
+    // check_snmp leaves out the critical field when only -w was given, and ends
+    // every perfdata item with a space.
+    if th.warning.is_some() && th.critical.is_none() && text.ends_with(';') {
+        text.pop();
+    }
+    if !text.ends_with(' ') {
+        text.push(' ');
+    }
+    text.push('\n');
+    Ok(printed(report.status.exit_code(), text))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::snmp::VarBind;
+
+    fn argv(line: &str) -> Vec<String> {
+        split_command_line(line).unwrap()
+    }
+
+    #[test]
+    fn thresholds_are_found_as_written_or_declined() {
+        let range = |t: &str| Range::parse(t).unwrap();
+        let a = argv("check_snmp -H h -o 1.3.6 -w 0:10 -c@5:30");
+        assert_eq!(written_range(&a, &range("0:10")).as_deref(), Some("0:10"));
+        assert_eq!(written_range(&a, &range("@5:30")).as_deref(), Some("@5:30"));
+        let a = argv("check_snmp -H h -o 1.3.6 --warning=10: -c 20");
+        assert_eq!(written_range(&a, &range("10:")).as_deref(), Some("10:"));
+        // 10 and 0:10 are the same range written two ways: which one is shown is unknown.
+        let a = argv("check_snmp -H h -o 1.3.6 -w 0:10 -c 10");
+        assert_eq!(written_range(&a, &range("10")), None);
+    }
+
+    fn vb(value: Value<'static>) -> Outcome {
+        Outcome::Values(vec![VarBind { oid: "1.3.6.1.2.1.1.3.0".parse().unwrap(), value }])
+    }
+
+    fn snmp_text(outcome: &Outcome, w: Option<&str>, c: Option<&str>) -> Result<(u8, String), String> {
+        let th = check::thresholds(w, c, 1).unwrap();
+        let oid: Oid<'static> = "1.3.6.1.2.1.1.3.0".parse().unwrap();
+        check_snmp_text(outcome, &th, &oid).map(|p| (p.code, p.text)).map_err(|d| d.0)
+    }
+
+    /// Texts printed by check_snmp 2.3.3 against net-snmp 5.9.3's snmpd (tests/accel.rs
+    /// compares the same against the live plugin).
+    #[test]
+    fn check_snmp_wording() {
+        let ok = |t: &str| Ok((0, t.to_owned()));
+        assert_eq!(
+            snmp_text(&vb(Value::TimeTicks(103)), Some("5"), None),
+            Ok((1, "SNMP WARNING - *103* | iso.3.6.1.2.1.1.3.0=103;5 \n".into()))
+        );
+        assert_eq!(
+            snmp_text(&vb(Value::Integer(4)), None, Some("0")),
+            Ok((2, "SNMP CRITICAL - *4* | iso.3.6.1.2.1.1.3.0=4;;0 \n".into()))
+        );
+        assert_eq!(snmp_text(&vb(Value::Counter32(7)), None, None), ok("SNMP OK - 7 | iso.3.6.1.2.1.1.3.0=7c \n"));
+        assert_eq!(
+            snmp_text(&vb(Value::NoSuchObject), None, None),
+            ok("SNMP OK - No Such Object available on this agent at this OID | \n")
+        );
+        assert_eq!(
+            snmp_text(&vb(Value::NoSuchInstance), Some("5"), None),
+            Ok((3, "No valid data returned (No Such Instance currently exists at this OID)\n".into()))
+        );
+        let oid = Value::ObjectId("1.3.6.1.4.1.8072.3.2.10".parse().unwrap());
+        assert_eq!(snmp_text(&vb(oid), None, None), ok("SNMP OK - iso.3.6.1.4.1.8072.3.2.10 | \n"));
+        let s = |b: &'static [u8]| Value::OctetString(std::borrow::Cow::Borrowed(b));
+        assert_eq!(snmp_text(&vb(s(b"vm")), None, None), ok("SNMP OK - \"vm\" | \n"));
+        // check_snmp digs a number out of strings under thresholds, and prints binary
+        // strings in hex: both left to it.
+        assert!(snmp_text(&vb(s(b"Linux 6.18")), Some("5"), None).is_err());
+        assert!(snmp_text(&vb(s(b"\x9a\x2d")), None, None).is_err());
+        let timeout = Outcome::Failed(Failure::Timeout {
+            addr: "127.0.0.1:9".parse().unwrap(),
+            attempts: 2,
+            hint: String::new(),
+        });
+        assert_eq!(
+            snmp_text(&timeout, None, None),
+            Ok((3, "External command error: Timeout: No Response from 127.0.0.1:9.\n".into()))
+        );
+    }
+
+    #[test]
+    fn check_icmp_wording_without_replies() {
+        let t = |ms: u64, pl: u8| PingThreshold { rta: Duration::from_millis(ms), loss_percent: pl };
+        let mut lost = TargetStats::default();
+        lost.sent = 5;
+        let p = check_icmp_text("127.0.0.1", &lost, &t(200, 0), &t(500, 100));
+        assert_eq!(p.code, 2);
+        assert_eq!(
+            p.text,
+            "CRITICAL - 127.0.0.1: rta nan, lost 100%|rta=0.000ms;200.000;500.000;0; pl=100%;0;100;; \
+             rtmax=0.000ms;;;; rtmin=0.000ms;;;; \n"
+        );
+    }
+
+    #[test]
+    fn rendered_output_reparses_to_the_same() {
+        let out = PluginOutput::parse_str("PING OK - Packet loss = 0%|rta=0.04ms;100;200;0 pl=0%;20;40;0\nmore\n");
+        let text = render_output(&out);
+        assert_eq!(text, "PING OK - Packet loss = 0%|rta=0.04ms;100;200;0 pl=0%;20;40;0\nmore\n");
+        assert_eq!(PluginOutput::parse_str(&text), out);
+    }
+}
