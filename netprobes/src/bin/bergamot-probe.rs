@@ -26,6 +26,8 @@ enum Command {
     Snmp(probe::snmp::Args),
     /// TCP connect (and optional send/expect, TLS), with check_tcp's flags.
     Tcp(probe::tcp::Args),
+    /// A nagios command line, natively when it can be, else the real plugin.
+    Exec(probe::exec::Args),
 }
 
 /// `mi_option_arena_eager_commit` in mimalloc's `mi_option_t` (the same value in v2
@@ -47,5 +49,6 @@ fn main() -> std::process::ExitCode {
         Command::Nrpe(a) => probe::nrpe::run(a),
         Command::Snmp(a) => probe::snmp::run(a),
         Command::Tcp(a) => probe::tcp::run(a),
+        Command::Exec(a) => probe::exec::run(a),
     }
 }

@@ -1,5 +1,6 @@
 //! The subcommands of `bergamot-probe`, one module each.
 
+pub mod exec;
 pub mod nrpe;
 pub mod ping;
 pub mod snmp;
