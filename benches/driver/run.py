@@ -299,7 +299,8 @@ def render(rows: list[dict], m: dict, meta: dict) -> str:
     L.append(f"K = {meta['k']}, P = {meta['p']}. Goal: at least {GOAL_CPU:.0f}× less client CPU per check than "
              "check_tcp forks. " + "; ".join(goals) + ".")
     L.append("")
-    L.append(f"Reproduce: `{meta['command']}`")
+    L.append(f"Reproduce: `{meta['command']}` (builds bergamot-probe in release"
+             + (f"; this run used `--probe {meta['probe']}`)" if meta.get("probe") else ")"))
     return "\n".join(L) + "\n"
 
 
@@ -387,7 +388,7 @@ def main(argv=None) -> None:
             srv.stop()
 
     meta = {"check_tcp": check_tcp_version(), "k": k, "p": p, "repeats": args.repeats,
-            "command": "benches/driver/run.py" + ("" if not args.probe else f" --probe {args.probe}")}
+            "command": "benches/driver/run.py", "probe": args.probe}
     m = machine()
     section = render(rows, m, meta)
     print("\n" + section)
