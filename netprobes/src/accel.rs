@@ -9,12 +9,18 @@
 //! reproduced exactly, the native run *declines* and the plugin runs instead, and the
 //! result says why ([`Fallback::Declined`]). Before anything is sent: names that do not
 //! resolve, no ICMP socket, TLS for check_tcp (check_tcp's TLS wording differs from
-//! `session::tcp`'s), check_tcp `-d`, check_snmp `-l`/`-u`/`-s`, check_nrpe `-d 0|2`.
+//! `session::tcp`'s), check_tcp `-d`, check_tcp `-s` without `-e` but with `-w`/`-c`,
+//! check_snmp `-l`/`-u`/`-s`, check_nrpe `-d 0|2`.
 //! After the answer (so the plugin then asks again): ICMP errors instead of replies,
 //! an SNMP value of a type whose check_snmp rendering is not reproduced (strings and
 //! addresses under thresholds, non-printable strings), NRPE failures other than a
 //! timeout or a refused connection, SNMP failures other than a timeout or v1
 //! `noSuchName`.
+//!
+//! check_tcp gives up on a response that has not matched its `-e` strings once the
+//! server has been quiet for 2 s; `session::tcp` waits for the end of the stream, so
+//! the connection is dropped here after that quiet time and the session judges what
+//! arrived.
 //!
 //! Where `session::snmp::check` prints differently from check_snmp 2.3.3 (measured
 //! against snmpd here: exceptions, timeouts, a lone `-w`, the trailing space after
@@ -374,23 +380,53 @@ struct StreamRun<S: StreamSession> {
     closed: Option<(ConnEnd, S, crate::time::Instant)>,
 }
 
+/// check_tcp stops waiting for a response that has not matched once the server has
+/// been quiet this long after sending something (its `READ_TIMEOUT`).
+const CHECK_TCP_QUIET: Duration = Duration::from_secs(2);
+
+/// How often a connection with `quiet` set looks at its byte count.
+const QUIET_POLL: Duration = Duration::from_millis(100);
+
 /// One connection of `session` to `to` on a runner of one slot, awaited on smol.
+/// With `quiet`, a connection that received data and then nothing for that long is
+/// dropped (its `Closed` event says `Done`), as check_tcp gives up on it.
 async fn one_connection<S: StreamSession>(
     io: IoChoice,
     clock: MonotonicClock,
     to: SocketAddr,
     session: S,
+    quiet: Option<Duration>,
 ) -> Result<(StreamRun<S>, Backend), Declined> {
     let config = StreamConfig { io, max_connections: 1, read_buffers: 4, ..StreamConfig::default() };
     let mut runner = StreamRunner::new(&config, clock)?;
     let backend = runner.backend();
-    runner.connect(to, None, session).map_err(|_| declined("no connection slot"))?;
+    let conn = runner.connect(to, None, session).map_err(|_| declined("no connection slot"))?;
     let mut driver = AsyncDriver::new(runner)?;
     let mut run = StreamRun { events: Vec::new(), closed: None };
-    while let Some(e) = driver.next_event().await? {
-        match e {
-            StreamEvent::Session { event, .. } => run.events.push(event),
-            StreamEvent::Closed { end, session, at, .. } => run.closed = Some((end, session, at)),
+    let (mut seen, mut since) = (0u64, clock.now());
+    loop {
+        // `next_event` is cancel-safe: racing it against a tick loses nothing.
+        let tick = async {
+            match quiet {
+                Some(_) => Timer::after(QUIET_POLL).await,
+                None => future::pending::<std::time::Instant>().await,
+            };
+            None
+        };
+        match future::or(async { Some(driver.next_event().await) }, tick).await {
+            Some(Ok(Some(StreamEvent::Session { event, .. }))) => run.events.push(event),
+            Some(Ok(Some(StreamEvent::Closed { end, session, at, .. }))) => run.closed = Some((end, session, at)),
+            Some(Ok(None)) => break,
+            Some(Err(e)) => return Err(e.into()),
+            None => {}
+        }
+        if let Some(quiet) = quiet {
+            let (now, bytes) = (clock.now(), driver.get_ref().stats().bytes_in);
+            if bytes != seen {
+                (seen, since) = (bytes, now);
+            } else if bytes > 0 && run.closed.is_none() && now.saturating_since(since) >= quiet {
+                driver.get_mut().abort(conn);
+            }
         }
     }
     Ok((run, backend))
@@ -425,6 +461,11 @@ async fn tcp(request: &NativeRequest, io: IoChoice, clock: MonotonicClock) -> Re
     if !delay.is_zero() {
         return Err(declined("check_tcp -d (delay before reading) is not modelled"));
     }
+    if send.is_some() && expect.is_empty() && (warn.is_some() || crit.is_some()) {
+        // check_tcp then reads until the server is quiet for 2 s, the session judges
+        // on the first bytes: response times differ, so thresholds could too.
+        return Err(declined("check_tcp -s without -e times the response its own way"));
+    }
     let addr = resolve(host, *port, *family).await?;
     let mut check = TcpCheck::new(host.clone(), *port);
     check.send.clone_from(send);
@@ -438,7 +479,10 @@ async fn tcp(request: &NativeRequest, io: IoChoice, clock: MonotonicClock) -> Re
     (check.warning, check.critical) = (warn.map(|d| d.as_secs_f64()), crit.map(|d| d.as_secs_f64()));
     (check.refuse, check.mismatch, check.hide_output) = (*refuse_status, *mismatch_status, *hide_output);
     let session = TcpSession::new(Arc::new(check), clock.now(), 0);
-    let (run, backend) = one_connection(io, clock, addr, session).await?;
+    // Only an expect string makes check_tcp wait for more; a mismatch is judged
+    // when the server goes quiet.
+    let quiet = (!expect.is_empty()).then_some(CHECK_TCP_QUIET);
+    let (run, backend) = one_connection(io, clock, addr, session, quiet).await?;
     let mut results = run.events;
     if let Some((end, mut session, at)) = run.closed {
         if session.result().is_none() {
@@ -526,7 +570,7 @@ async fn nrpe(request: &NativeRequest, io: IoChoice, clock: MonotonicClock) -> R
     for _ in 0..2 {
         let session =
             NrpeSession::new(clock.now(), &query, nrpe_tls(*tls, *adh, addr)?).map_err(|e| declined(e.to_string()))?;
-        let (run, backend) = one_connection(io, clock, addr, session).await?;
+        let (run, backend) = one_connection(io, clock, addr, session, None).await?;
         let mut events = run.events;
         if let Some((end, mut session, at)) = run.closed {
             match end {
