@@ -172,9 +172,10 @@ def build_probe() -> Path:
     return exe
 
 
-def run_ours(exe: Path, agent: Agent, kind: str, n: int, concurrency: int, logdir: Path, tag: str) -> dict:
+def run_ours(exe: Path, agent: Agent, kind: str, n: int, concurrency: int, logdir: Path, tag: str,
+             io: str = "io-uring") -> dict:
     cmd = [str(exe), "snmp", "get", *workload_args(kind), "--repeat", str(n), "--concurrency", str(concurrency),
-           agent.target, SYS_DESCR]
+           "--io", io, agent.target, SYS_DESCR]
     out_p, err_p = logdir / f"{tag}.stdout", logdir / f"{tag}.stderr"
     for p in (out_p, err_p):
         p.unlink(missing_ok=True)
@@ -272,6 +273,16 @@ def render(rows: list[dict], m: dict, meta: dict) -> str:
         if cpu_x is not None:
             goals.append(f"{r['label']}: {cpu_x:.0f}× less CPU ({'met' if cpu_x >= GOAL_CPU else 'NOT met'})")
     L.append("")
+    L.append("io_uring (the table above) vs the epoll fallback on the same load, Bergamot side, medians:\n")
+    L.append("| workload | io_uring wall | io_uring CPU | epoll wall | epoll CPU | CPU epoll/io_uring |")
+    L.append("|---|---:|---:|---:|---:|---:|")
+    for r in rows:
+        b, e = r["bergamot"], r.get("bergamot_epoll")
+        if e:
+            x = e["cpu_s"] / b["cpu_s"] if b["cpu_s"] > 0 else None
+            L.append(f"| {r['label']} | {fmt_s(b['wall_s'])} | {fmt_s(b['cpu_s'])} | {fmt_s(e['wall_s'])} "
+                     f"| {fmt_s(e['cpu_s'])} | {'n/a' if x is None else f'{x:.2f}×'} |")
+    L.append("")
     L.append(f"Goal: at least {GOAL_CPU:.0f}× less client CPU than forking snmpget. " + "; ".join(goals) + ".")
     L.append("")
     L.append("Commands: " + "; ".join(f"`{r['bergamot']['command']}` vs {r['n']:,} × `{r['net_snmp']['command']}`"
@@ -337,11 +348,16 @@ def main(argv=None) -> None:
             med = {k: statistics.median(r[k] for r in ours)
                    for k in ("wall_s", "cpu_s", "user_s", "sys_s", "rss_kib", "agent_cpu_s")}
             med["command"] = ours[0]["command"]
+            # The same load on the epoll fallback (issue 3, benchmark d).
+            epoll = [run_ours(exe, agent, kind, n, args.concurrency, logdir, f"ours-epoll-{kind}-{k}", io="epoll")
+                     for k in range(args.repeats)]
+            med_epoll = {k: statistics.median(r[k] for r in epoll) for k in ("wall_s", "cpu_s", "rss_kib")}
+            log(f"   bergamot epoll: wall {fmt_s(med_epoll['wall_s'])}, cpu {fmt_s(med_epoll['cpu_s'])}")
             theirs = run_net_snmp(agent, kind, n, logdir, f"net-snmp-{kind}")
             log(f"   net-snmp: wall {fmt_s(theirs['wall_s'])}, cpu {fmt_s(theirs['cpu_s'])}, "
                 f"rss {fmt_mib(theirs['rss_kib'])}, snmpd cpu {fmt_s(theirs['agent_cpu_s'])}")
             rows.append({"kind": kind, "label": label, "n": n, "bergamot": med, "bergamot_runs": ours,
-                         "net_snmp": theirs})
+                         "bergamot_epoll": med_epoll, "net_snmp": theirs})
     finally:
         agent.stop()
         shutil.rmtree(work, ignore_errors=True)
