@@ -262,6 +262,22 @@ fn unknown_flags_and_undecided_cases_run_the_plugin() {
 }
 
 #[test]
+fn the_check_timeout_bounds_native_runs_as_it_bounds_plugins() {
+    ensure(&["monitoring-plugins-basic"], &[&plugin("check_tcp")]);
+    // Connections complete in the backlog and never hear a word.
+    let silent = TcpListener::bind("127.0.0.1:0").unwrap();
+    let line =
+        format!("{} -H 127.0.0.1 -p {} -e hello -t 30", plugin("check_tcp"), silent.local_addr().unwrap().port());
+    let ex = executor();
+    for native in [true, false] {
+        let opts = AccelOptions { native, timeout: Some(Duration::from_secs(1)), ..AccelOptions::default() };
+        let r = smol::block_on(run_command_line(&line, &opts, &ex));
+        assert_eq!((r.native, r.result.status), (native, PluginStatus::Timeout), "{r:?}");
+        assert_eq!(r.result.output.summary, "plugin timed out after 1s", "{r:?}");
+    }
+}
+
+#[test]
 fn cli_exec_prints_and_exits_like_the_plugin() {
     ensure(&["monitoring-plugins-basic"], &[&plugin("check_tcp")]);
     let closed = free_tcp_port();
