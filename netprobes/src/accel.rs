@@ -19,7 +19,7 @@
 //!
 //! check_tcp gives up on a response that has not matched its `-e` strings once the
 //! server has been quiet for 2 s; `session::tcp` waits for the end of the stream, so
-//! the connection is dropped here after that quiet time and the session judges what
+//! a wrapper session here adds that deadline and then has the session judge what
 //! arrived.
 //!
 //! Where `session::snmp::check` prints differently from check_snmp 2.3.3 (measured
@@ -45,14 +45,14 @@ use crate::native::{
     AddressFamily, NativeRequest, NrpeAdh, NrpePackets, PingPlugin, PingThreshold, SnmpAuth, SnmpPriv, SnmpV3Level,
     SnmpVersion, native_request,
 };
-use crate::session::StreamSession;
 use crate::session::nrpe::{NrpeEvent, NrpeFailure, NrpeQuery, NrpeSession};
 use crate::session::ping::{CheckPing, PingConfig, PingSession, Threshold};
 use crate::session::snmp::check;
 use crate::session::snmp::{ManagerConfig, Request, Security, SnmpManager, Target};
-use crate::session::tcp::{TcpCheck, TcpSession};
+use crate::session::tcp::{TcpCheck, TcpResult, TcpSession};
 use crate::session::tls::TlsClient;
-use crate::time::MonotonicClock;
+use crate::session::{StreamSession, StreamState};
+use crate::time::{Instant, MonotonicClock};
 use crate::wire::icmp::Version as IcmpVersion;
 use crate::wire::nrpe::{DEFAULT_MAX_BUFFER_LEN, Version as NrpeVersion};
 use crate::wire::plugin::{PluginOutput, PluginStatus, Range, split_command_line};
@@ -354,56 +354,88 @@ fn ping_threshold(t: &PingThreshold) -> Threshold {
 /// Everything one connection produced.
 struct StreamRun<S: StreamSession> {
     events: Vec<S::Event>,
-    closed: Option<(ConnEnd, S, crate::time::Instant)>,
+    closed: Option<(ConnEnd, S, Instant)>,
 }
 
 /// check_tcp stops waiting for a response that has not matched once the server has
 /// been quiet this long after sending something (its `READ_TIMEOUT`).
 const CHECK_TCP_QUIET: Duration = Duration::from_secs(2);
 
-/// How often a connection with `quiet` set looks at its byte count.
-const QUIET_POLL: Duration = Duration::from_millis(100);
+/// check_tcp's quiet rule around a [`TcpSession`], sans-IO like it: once something
+/// arrived, a server silent for `quiet` ends the wait for the expect strings and the
+/// session judges what came, as it does when the stream ends.
+#[derive(Debug)]
+struct QuietTcp {
+    inner: TcpSession,
+    quiet: Option<Duration>,
+    last_input: Option<Instant>,
+}
+
+impl QuietTcp {
+    fn quiet_deadline(&self) -> Option<Instant> {
+        let (quiet, last) = (self.quiet?, self.last_input?);
+        self.inner.result().is_none().then(|| last + quiet)
+    }
+}
+
+impl StreamSession for QuietTcp {
+    type Event = TcpResult;
+
+    fn handle_connected(&mut self, now: Instant) {
+        self.inner.handle_connected(now);
+    }
+
+    fn handle_input(&mut self, now: Instant, data: &[u8]) {
+        if !data.is_empty() {
+            self.last_input = Some(now);
+        }
+        self.inner.handle_input(now, data);
+    }
+
+    fn handle_timeout(&mut self, now: Instant) {
+        if self.quiet_deadline().is_some_and(|at| now >= at) {
+            self.inner.handle_io_error(now, "the server went quiet");
+        }
+        self.inner.handle_timeout(now);
+    }
+
+    fn poll_transmit(&mut self, out: &mut Vec<u8>) {
+        self.inner.poll_transmit(out);
+    }
+
+    fn poll_timeout(&self) -> Option<Instant> {
+        match (self.inner.poll_timeout(), self.quiet_deadline()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    fn poll_event(&mut self) -> Option<TcpResult> {
+        self.inner.poll_event()
+    }
+
+    fn state(&self) -> StreamState {
+        self.inner.state()
+    }
+}
 
 /// One connection of `session` to `to` on a runner of one slot, awaited on smol.
-/// With `quiet`, a connection that received data and then nothing for that long is
-/// dropped (its `Closed` event says `Done`), as check_tcp gives up on it.
 async fn one_connection<S: StreamSession>(
     io: IoChoice,
     clock: MonotonicClock,
     to: SocketAddr,
     session: S,
-    quiet: Option<Duration>,
 ) -> Result<(StreamRun<S>, Backend), Declined> {
     let config = StreamConfig { io, max_connections: 1, read_buffers: 4, ..StreamConfig::default() };
     let mut runner = StreamRunner::new(&config, clock)?;
     let backend = runner.backend();
-    let conn = runner.connect(to, None, session).map_err(|_| declined("no connection slot"))?;
+    runner.connect(to, None, session).map_err(|_| declined("no connection slot"))?;
     let mut driver = AsyncDriver::new(runner)?;
     let mut run = StreamRun { events: Vec::new(), closed: None };
-    let (mut seen, mut since) = (0u64, clock.now());
-    loop {
-        // `next_event` is cancel-safe: racing it against a tick loses nothing.
-        let tick = async {
-            match quiet {
-                Some(_) => Timer::after(QUIET_POLL).await,
-                None => future::pending::<std::time::Instant>().await,
-            };
-            None
-        };
-        match future::or(async { Some(driver.next_event().await) }, tick).await {
-            Some(Ok(Some(StreamEvent::Session { event, .. }))) => run.events.push(event),
-            Some(Ok(Some(StreamEvent::Closed { end, session, at, .. }))) => run.closed = Some((end, session, at)),
-            Some(Ok(None)) => break,
-            Some(Err(e)) => return Err(e.into()),
-            None => {}
-        }
-        if let Some(quiet) = quiet {
-            let (now, bytes) = (clock.now(), driver.get_ref().stats().bytes_in);
-            if bytes != seen {
-                (seen, since) = (bytes, now);
-            } else if bytes > 0 && run.closed.is_none() && now.saturating_since(since) >= quiet {
-                driver.get_mut().abort(conn);
-            }
+    while let Some(e) = driver.next_event().await? {
+        match e {
+            StreamEvent::Session { event, .. } => run.events.push(event),
+            StreamEvent::Closed { end, session, at, .. } => run.closed = Some((end, session, at)),
         }
     }
     Ok((run, backend))
@@ -455,13 +487,13 @@ async fn tcp(request: &NativeRequest, io: IoChoice, clock: MonotonicClock) -> Re
     check.timeout = *timeout;
     (check.warning, check.critical) = (warn.map(|d| d.as_secs_f64()), crit.map(|d| d.as_secs_f64()));
     (check.refuse, check.mismatch, check.hide_output) = (*refuse_status, *mismatch_status, *hide_output);
-    let session = TcpSession::new(Arc::new(check), clock.now(), 0);
     // Only an expect string makes check_tcp wait for more; a mismatch is judged
     // when the server goes quiet.
     let quiet = (!expect.is_empty()).then_some(CHECK_TCP_QUIET);
-    let (run, backend) = one_connection(io, clock, addr, session, quiet).await?;
+    let session = QuietTcp { inner: TcpSession::new(Arc::new(check), clock.now(), 0), quiet, last_input: None };
+    let (run, backend) = one_connection(io, clock, addr, session).await?;
     let mut results = run.events;
-    if let Some((end, mut session, at)) = run.closed {
+    if let Some((end, QuietTcp { inner: mut session, .. }, at)) = run.closed {
         if session.result().is_none() {
             match end {
                 ConnEnd::ConnectFailed(e) => {
@@ -547,7 +579,7 @@ async fn nrpe(request: &NativeRequest, io: IoChoice, clock: MonotonicClock) -> R
     for _ in 0..2 {
         let session =
             NrpeSession::new(clock.now(), &query, nrpe_tls(*tls, *adh, addr)?).map_err(|e| declined(e.to_string()))?;
-        let (run, backend) = one_connection(io, clock, addr, session, None).await?;
+        let (run, backend) = one_connection(io, clock, addr, session).await?;
         let mut events = run.events;
         if let Some((end, mut session, at)) = run.closed {
             match end {
@@ -691,6 +723,32 @@ async fn snmp(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A banner that does not match and a server that stays connected: WARNING
+    /// after two quiet seconds, as check_tcp; on virtual time.
+    #[test]
+    fn check_tcp_gives_up_on_a_quiet_server() {
+        let t = |ms: u64| Instant::from_nanos(ms * 1_000_000);
+        let mut check = TcpCheck::new("127.0.0.1", 22);
+        check.expect = vec![b"HTTP/1.1".to_vec()];
+        let inner = TcpSession::new(Arc::new(check), t(0), 0);
+        let mut s = QuietTcp { inner, quiet: Some(CHECK_TCP_QUIET), last_input: None };
+        s.handle_connected(t(1));
+        assert_eq!(s.poll_timeout(), Some(t(10_000)), "the check's own timeout only");
+        s.handle_input(t(2), b"SSH-2.0-x\r\n");
+        assert_eq!(s.poll_timeout(), Some(t(2_002)));
+        s.handle_timeout(t(2_001));
+        assert!(s.poll_event().is_none());
+        s.handle_timeout(t(2_002));
+        let r = s.poll_event().expect("judged");
+        assert_eq!(r.status, PluginStatus::Warning);
+        assert!(
+            r.output.starts_with("TCP WARNING - Unexpected response from host/socket: SSH-2.0-x|time=2.002000s"),
+            "{}",
+            r.output
+        );
+        assert_eq!(s.state(), StreamState::Close);
+    }
 
     #[test]
     fn rendered_output_reparses_to_the_same() {
