@@ -292,7 +292,14 @@ async fn ping(request: &NativeRequest, io: IoChoice, clock: MonotonicClock) -> R
     };
     let addr = resolve(host, 0, *family).await?.ip();
     let version = IcmpVersion::of(addr);
-    let socket = DatagramSocket::icmp(version == IcmpVersion::V6)?;
+    // A check pings one host: a datagram ICMP socket, where allowed, gets only its own
+    // replies, where a raw one gets every echo reply on the host (and every other
+    // check's), so it is tried first.
+    let v6 = version == IcmpVersion::V6;
+    let socket = match DatagramSocket::icmp_of(v6, DatagramKind::IcmpDgram) {
+        Ok(s) => s,
+        Err(_) => DatagramSocket::icmp(v6)?,
+    };
     let spacing = *interval * packets.saturating_sub(1);
     // How long the plugin waits: check_ping runs `ping -w TIMEOUT`; check_icmp stops
     // after its "max completion time" (packets, their spacing and the critical RTA).

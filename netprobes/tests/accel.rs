@@ -304,25 +304,20 @@ fn cli_exec_prints_and_exits_like_the_plugin() {
 
 // ------------------------------------------------------------------ ICMP
 
-/// A network namespace made for one test where echo requests are dropped on the
-/// way out; deleted on drop.
-struct SilentNs {
+/// A network namespace made for one test, with its loopback up and `setup` run in
+/// it; deleted on drop.
+struct TestNs {
     name: String,
 }
 
-impl SilentNs {
-    fn new() -> SilentNs {
+impl TestNs {
+    fn new(setup: &[&str]) -> TestNs {
         static N: AtomicU32 = AtomicU32::new(0);
         let name = format!("bgaccel-{}-{}", std::process::id(), N.fetch_add(1, Ordering::SeqCst));
         let ok = |args: &[&str]| Command::new(args[0]).args(&args[1..]).status().is_ok_and(|s| s.success());
         assert!(ok(&["ip", "netns", "add", &name]), "ip netns add (root needed)");
-        let ns = SilentNs { name };
-        for cmd in [
-            "ip link set lo up",
-            "nft add table inet q",
-            "nft add chain inet q out { type filter hook output priority 0 ; }",
-            "nft add rule inet q out icmp type echo-request drop",
-        ] {
+        let ns = TestNs { name };
+        for &cmd in ["ip link set lo up"].iter().chain(setup) {
             let mut args = vec!["ip", "netns", "exec", ns.name.as_str()];
             args.extend(cmd.split(' '));
             assert!(ok(&args), "{cmd}");
@@ -342,7 +337,7 @@ impl SilentNs {
     }
 }
 
-impl Drop for SilentNs {
+impl Drop for TestNs {
     fn drop(&mut self) {
         let _ = Command::new("ip").args(["netns", "del", &self.name]).status();
     }
@@ -373,7 +368,12 @@ fn check_ping_and_check_icmp_native_match_the_plugins() {
 #[test]
 fn unanswered_pings_match_the_plugins() {
     icmp_peers();
-    let ns = SilentNs::new();
+    // Echo requests are dropped on the way out.
+    let ns = TestNs::new(&[
+        "nft add table inet q",
+        "nft add chain inet q out { type filter hook output priority 0 ; }",
+        "nft add rule inet q out icmp type echo-request drop",
+    ]);
     std::thread::scope(|s| {
         s.spawn(|| {
             ns.enter();
@@ -387,6 +387,24 @@ fn unanswered_pings_match_the_plugins() {
             let r =
                 same(&ex, &format!("{} -H 127.0.0.1 -n 2 -c 300,80%", plugin("check_icmp")), PluginStatus::Critical);
             assert_eq!(r.result.output.summary, "CRITICAL - 127.0.0.1: rta nan, lost 100%");
+        })
+        .join()
+        .unwrap()
+    });
+}
+
+/// Where unprivileged ICMP sockets are allowed (a namespace's own sysctl), a native
+/// ping takes one, which gets only its own replies; the text is the same.
+#[test]
+fn pings_over_datagram_icmp_sockets_match_the_plugins() {
+    icmp_peers();
+    let ns = TestNs::new(&["sysctl -q -w net.ipv4.ping_group_range=0\t2147483647"]);
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            ns.enter();
+            let ex = executor();
+            same(&ex, &format!("{} -H 127.0.0.1 -w 100,20% -c 200,40% -p 2", plugin("check_ping")), PluginStatus::Ok);
+            same(&ex, &format!("{} -H 127.0.0.1 -n 3", plugin("check_icmp")), PluginStatus::Ok);
         })
         .join()
         .unwrap()
