@@ -8,23 +8,17 @@
 //! **Exact or not at all.** Where the plugin's output for a case is not known to be
 //! reproduced exactly, the native run *declines* and the plugin runs instead, and the
 //! result says why ([`Fallback::Declined`]). Before anything is sent: names that do not
-//! resolve, no ICMP socket, TLS for check_tcp (check_tcp's TLS wording differs from
-//! `session::tcp`'s), check_tcp `-d`, check_tcp `-s` without `-e` but with `-w`/`-c`,
-//! check_snmp `-l`/`-u`/`-s`, check_nrpe `-d 0|2`.
-//! After the answer (so the plugin then asks again): ICMP errors instead of replies,
-//! an SNMP value of a type whose check_snmp rendering is not reproduced (strings and
-//! addresses under thresholds, non-printable strings), NRPE failures other than a
-//! timeout or a refused connection, SNMP failures other than a timeout or v1
-//! `noSuchName`.
+//! resolve, no ICMP socket, check_snmp `-l`/`-u`/`-s`, check_nrpe `-d 0|2`, and the
+//! check_tcp cases listed in `tcp`. After the answer (so the plugin then asks again):
+//! ICMP errors instead of replies, an SNMP value of a type whose check_snmp rendering
+//! is not reproduced (strings and addresses under thresholds, non-printable strings),
+//! NRPE failures other than a timeout or a refused connection, SNMP failures other
+//! than a timeout or v1 `noSuchName`.
 //!
-//! check_tcp gives up on a response that has not matched its `-e` strings once the
-//! server has been quiet for 2 s; `session::tcp` waits for the end of the stream, so
-//! a wrapper session here adds that deadline and then has the session judge what
-//! arrived.
-//!
-//! Where `session::snmp::check` prints differently from check_snmp 2.3.3 (measured
-//! against snmpd here: exceptions, timeouts, a lone `-w`, the trailing space after
-//! perfdata) the text is made in `wording`, so the sessions stay as they are.
+//! Where a session prints differently from its plugin (measured here against the
+//! plugins and their peers) the difference is made up in this module, so the sessions
+//! stay as they are: check_tcp's behaviour in `tcp`, check_snmp's and check_icmp's
+//! wording in `wording`.
 //!
 //! Like `exec::run`, this is glue at the driver's level: it reads the clock (for the
 //! duration and the overall timeout) and opens sockets through [`crate::driver`].
@@ -45,19 +39,19 @@ use crate::native::{
     AddressFamily, NativeRequest, NrpeAdh, NrpePackets, PingPlugin, PingThreshold, SnmpAuth, SnmpPriv, SnmpV3Level,
     SnmpVersion, native_request,
 };
+use crate::session::StreamSession;
 use crate::session::nrpe::{NrpeEvent, NrpeFailure, NrpeQuery, NrpeSession};
 use crate::session::ping::{CheckPing, PingConfig, PingSession, Threshold};
 use crate::session::snmp::check;
 use crate::session::snmp::{ManagerConfig, Request, Security, SnmpManager, Target};
-use crate::session::tcp::{TcpCheck, TcpResult, TcpSession};
 use crate::session::tls::TlsClient;
-use crate::session::{StreamSession, StreamState};
 use crate::time::{Instant, MonotonicClock};
 use crate::wire::icmp::Version as IcmpVersion;
 use crate::wire::nrpe::{DEFAULT_MAX_BUFFER_LEN, Version as NrpeVersion};
 use crate::wire::plugin::{PluginOutput, PluginStatus, Range, split_command_line};
 use crate::wire::snmp::{AuthProtocol, Oid, PrivProtocol, UserKeys, Version as SnmpWireVersion};
 
+mod tcp;
 mod wording;
 
 use wording::{check_icmp_text, check_snmp_text, written_range};
@@ -211,7 +205,7 @@ async fn run_native(
             NativeRequest::Ping { .. } => ping(request, io, clock).await,
             NativeRequest::Nrpe { .. } => nrpe(request, io, clock).await,
             NativeRequest::Snmp { .. } => snmp(argv, request, io, clock).await,
-            NativeRequest::Tcp { .. } => tcp(request, io, clock).await,
+            NativeRequest::Tcp { .. } => tcp::tcp(argv, request, io, clock).await,
         })
     };
     let limit = async {
@@ -364,68 +358,6 @@ struct StreamRun<S: StreamSession> {
     closed: Option<(ConnEnd, S, Instant)>,
 }
 
-/// check_tcp stops waiting for a response that has not matched once the server has
-/// been quiet this long after sending something (its `READ_TIMEOUT`).
-const CHECK_TCP_QUIET: Duration = Duration::from_secs(2);
-
-/// check_tcp's quiet rule around a [`TcpSession`], sans-IO like it: once something
-/// arrived, a server silent for `quiet` ends the wait for the expect strings and the
-/// session judges what came, as it does when the stream ends.
-#[derive(Debug)]
-struct QuietTcp {
-    inner: TcpSession,
-    quiet: Option<Duration>,
-    last_input: Option<Instant>,
-}
-
-impl QuietTcp {
-    fn quiet_deadline(&self) -> Option<Instant> {
-        let (quiet, last) = (self.quiet?, self.last_input?);
-        self.inner.result().is_none().then(|| last + quiet)
-    }
-}
-
-impl StreamSession for QuietTcp {
-    type Event = TcpResult;
-
-    fn handle_connected(&mut self, now: Instant) {
-        self.inner.handle_connected(now);
-    }
-
-    fn handle_input(&mut self, now: Instant, data: &[u8]) {
-        if !data.is_empty() {
-            self.last_input = Some(now);
-        }
-        self.inner.handle_input(now, data);
-    }
-
-    fn handle_timeout(&mut self, now: Instant) {
-        if self.quiet_deadline().is_some_and(|at| now >= at) {
-            self.inner.handle_io_error(now, "the server went quiet");
-        }
-        self.inner.handle_timeout(now);
-    }
-
-    fn poll_transmit(&mut self, out: &mut Vec<u8>) {
-        self.inner.poll_transmit(out);
-    }
-
-    fn poll_timeout(&self) -> Option<Instant> {
-        match (self.inner.poll_timeout(), self.quiet_deadline()) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
-    }
-
-    fn poll_event(&mut self) -> Option<TcpResult> {
-        self.inner.poll_event()
-    }
-
-    fn state(&self) -> StreamState {
-        self.inner.state()
-    }
-}
-
 /// One connection of `session` to `to` on a runner of one slot, awaited on smol.
 async fn one_connection<S: StreamSession>(
     io: IoChoice,
@@ -446,76 +378,6 @@ async fn one_connection<S: StreamSession>(
         }
     }
     Ok((run, backend))
-}
-
-async fn tcp(request: &NativeRequest, io: IoChoice, clock: MonotonicClock) -> Result<(Printed, Backend), Declined> {
-    let NativeRequest::Tcp {
-        host,
-        port,
-        family,
-        warn,
-        crit,
-        timeout,
-        send,
-        expect,
-        expect_all,
-        quit,
-        refuse_status,
-        mismatch_status,
-        max_bytes,
-        delay,
-        tls,
-        sni: _,
-        hide_output,
-    } = request
-    else {
-        return Err(declined("not a TCP request"));
-    };
-    if *tls {
-        return Err(declined("check_tcp -S words certificates differently from the TCP session"));
-    }
-    if !delay.is_zero() {
-        return Err(declined("check_tcp -d (delay before reading) is not modelled"));
-    }
-    if send.is_some() && expect.is_empty() && (warn.is_some() || crit.is_some()) {
-        // check_tcp then reads until the server is quiet for 2 s, the session judges
-        // on the first bytes: response times differ, so thresholds could too.
-        return Err(declined("check_tcp -s without -e times the response its own way"));
-    }
-    let addr = resolve(host, *port, *family).await?;
-    let mut check = TcpCheck::new(host.clone(), *port);
-    check.send.clone_from(send);
-    check.expect = expect.iter().map(|e| e.as_bytes().to_vec()).collect();
-    check.expect_all = *expect_all;
-    check.quit.clone_from(quit);
-    if let Some(m) = max_bytes {
-        check.max_bytes = usize::try_from(*m).unwrap_or(usize::MAX);
-    }
-    check.timeout = *timeout;
-    (check.warning, check.critical) = (warn.map(|d| d.as_secs_f64()), crit.map(|d| d.as_secs_f64()));
-    (check.refuse, check.mismatch, check.hide_output) = (*refuse_status, *mismatch_status, *hide_output);
-    // Only an expect string makes check_tcp wait for more; a mismatch is judged
-    // when the server goes quiet.
-    let quiet = (!expect.is_empty()).then_some(CHECK_TCP_QUIET);
-    let session = QuietTcp { inner: TcpSession::new(Arc::new(check), clock.now(), 0), quiet, last_input: None };
-    let (run, backend) = one_connection(io, clock, addr, session).await?;
-    let mut results = run.events;
-    if let Some((end, QuietTcp { inner: mut session, .. }, at)) = run.closed {
-        if session.result().is_none() {
-            match end {
-                ConnEnd::ConnectFailed(e) => {
-                    session.handle_connect_error(at, &end.to_string(), e == rustix::io::Errno::CONNREFUSED)
-                }
-                ConnEnd::ConnectTimedOut => session.handle_connect_error(at, "Connection timed out", false),
-                ConnEnd::Failed(_) | ConnEnd::PeerClosed | ConnEnd::Done => {
-                    session.handle_io_error(at, &end.to_string())
-                }
-            }
-            results.extend(StreamSession::poll_event(&mut session));
-        }
-    }
-    let r = results.into_iter().next().ok_or_else(|| declined("the TCP check ended without a result"))?;
-    Ok((printed(r.exit_code(), format!("{}\n", r.output)), backend))
 }
 
 // ------------------------------------------------------------------- NRPE
@@ -730,32 +592,6 @@ async fn snmp(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// A banner that does not match and a server that stays connected: WARNING
-    /// after two quiet seconds, as check_tcp; on virtual time.
-    #[test]
-    fn check_tcp_gives_up_on_a_quiet_server() {
-        let t = |ms: u64| Instant::from_nanos(ms * 1_000_000);
-        let mut check = TcpCheck::new("127.0.0.1", 22);
-        check.expect = vec![b"HTTP/1.1".to_vec()];
-        let inner = TcpSession::new(Arc::new(check), t(0), 0);
-        let mut s = QuietTcp { inner, quiet: Some(CHECK_TCP_QUIET), last_input: None };
-        s.handle_connected(t(1));
-        assert_eq!(s.poll_timeout(), Some(t(10_000)), "the check's own timeout only");
-        s.handle_input(t(2), b"SSH-2.0-x\r\n");
-        assert_eq!(s.poll_timeout(), Some(t(2_002)));
-        s.handle_timeout(t(2_001));
-        assert!(s.poll_event().is_none());
-        s.handle_timeout(t(2_002));
-        let r = s.poll_event().expect("judged");
-        assert_eq!(r.status, PluginStatus::Warning);
-        assert!(
-            r.output.starts_with("TCP WARNING - Unexpected response from host/socket: SSH-2.0-x|time=2.002000s"),
-            "{}",
-            r.output
-        );
-        assert_eq!(s.state(), StreamState::Close);
-    }
 
     #[test]
     fn rendered_output_reparses_to_the_same() {

@@ -174,7 +174,9 @@ fn same(ex: &Executor, line: &str, status: PluginStatus) -> AccelResult {
 // ------------------------------------------------------------------ TCP
 
 /// A loopback listener that greets every connection with `banner` and keeps it
-/// open until the client closes; stopped on drop.
+/// open until the client closes; or, for an empty banner, waits up to a second for a
+/// request and answers `ECHO <request>\r\nline2\r\n` in one write (closing without
+/// a word if none came). Stopped on drop.
 struct Greeter {
     port: u16,
     stop: Arc<AtomicBool>,
@@ -194,9 +196,16 @@ impl Greeter {
                 }
                 let Ok(mut conn) = conn else { continue };
                 std::thread::spawn(move || {
-                    let _ = conn.write_all(banner);
-                    let _ = conn.set_read_timeout(Some(Duration::from_secs(20)));
                     let mut buf = [0u8; 1024];
+                    if banner.is_empty() {
+                        let _ = conn.set_read_timeout(Some(Duration::from_secs(1)));
+                        let Ok(n @ 1..) = conn.read(&mut buf) else { return };
+                        let reply = [&b"ECHO "[..], &buf[..n], b"\r\nline2\r\n"].concat();
+                        let _ = conn.write_all(&reply);
+                    } else {
+                        let _ = conn.write_all(banner);
+                    }
+                    let _ = conn.set_read_timeout(Some(Duration::from_secs(20)));
                     while matches!(conn.read(&mut buf), Ok(n) if n > 0) {}
                 });
             }
@@ -234,6 +243,19 @@ fn check_tcp_native_matches_the_plugin() {
     let r = same(&ex, &format!("{tcp} -H 127.0.0.1 -p {closed}"), PluginStatus::Critical);
     assert_eq!(r.result.output.summary, format!("connect to address 127.0.0.1 and port {closed}: Connection refused"));
     same(&ex, &format!("{tcp} -H 127.0.0.1 -p {closed} -r ok"), PluginStatus::Ok);
+    // check_tcp shows the whole response it read (raw, trailing whitespace cut), and
+    // only when it had strings to expect.
+    let echo = Greeter::start(b"");
+    let r = same(&ex, &format!("{tcp} -H 127.0.0.1 -p {} -s hello -e ECHO", echo.port), PluginStatus::Ok);
+    assert!(r.text.unwrap().contains(" [ECHO hello\r\nline2]|time="));
+    let r = same(&ex, &format!("{tcp} --hostname=127.0.0.1 -p {} -s hello", echo.port), PluginStatus::Ok);
+    assert!(!r.result.output.summary.contains('['), "{r:?}");
+    same(&ex, &format!("{tcp} -H 127.0.0.1 -p {} -E -s a\\r\\nb -e line2 -q bye", echo.port), PluginStatus::Ok);
+    same(&ex, &format!("{tcp} -H 127.0.0.1 -p {} -s hello -e NOPE", echo.port), PluginStatus::Warning);
+    same(&ex, &format!("{tcp} -H 127.0.0.1 -p {} -s hello -e NOPE -j -M ok", echo.port), PluginStatus::Ok);
+    // The server closes without a word.
+    let r = same(&ex, &format!("{tcp} -H 127.0.0.1 -p {} -e ECHO", echo.port), PluginStatus::Critical);
+    assert_eq!(r.result.output.summary, "No data received from host");
 }
 
 #[test]
@@ -255,6 +277,10 @@ fn unknown_flags_and_undecided_cases_run_the_plugin() {
     let r = accel(&ex, &format!("{tcp} -H 127.0.0.1 -p {} -S", greeter.port), true);
     assert!(matches!(r.fallback, Some(Fallback::Declined(_))) && !r.native, "{r:?}");
     assert_eq!(r.result.status, PluginStatus::Critical, "not TLS: {r:?}");
+    // Recognised, but check_tcp prints no host when it was not given with -H.
+    let r = accel(&ex, &format!("{tcp} 127.0.0.1 -p {}", greeter.port), true);
+    assert!(matches!(r.fallback, Some(Fallback::Declined(_))) && !r.native, "{r:?}");
+    assert!(r.result.output.summary.ends_with(&format!("response time on port {}", greeter.port)), "{r:?}");
     // Not a plugin that runs natively at all.
     let r = accel(&ex, &format!("{} 1 'just a warning'", plugin("check_dummy")), true);
     assert_eq!((r.native, r.result.status), (false, PluginStatus::Warning), "{r:?}");
