@@ -155,16 +155,25 @@ pub async fn run_command_line(line: &str, opts: &AccelOptions, executor: &Execut
 /// declines) as a plugin.
 pub async fn run_argv(argv: &[String], opts: &AccelOptions, executor: &Executor) -> AccelResult {
     let timeout = opts.timeout.unwrap_or(executor.config().timeout);
+    let clock = MonotonicClock::new();
+    let mut plugin_timeout = timeout;
     let fallback = match (opts.native, native_request(argv)) {
         (false, _) => Fallback::OptedOut,
         (true, None) => Fallback::NotRecognised,
         (true, Some(request)) => match run_native(argv, &request, opts.io, timeout, executor.config().max_output).await
         {
             Ok(done) => return done,
-            Err(Declined(why)) => Fallback::Declined(why),
+            Err(Declined(why)) => {
+                // A run declined after its answer used part of the check's time: the
+                // plugin gets the rest in whole seconds (a decline before sending costs
+                // none), but at least a second to start and answer.
+                let spent = Duration::from_secs(clock.now().saturating_since(Instant::ZERO).as_secs());
+                plugin_timeout = timeout.saturating_sub(spent).max(Duration::from_secs(1)).min(timeout);
+                Fallback::Declined(why)
+            }
         },
     };
-    let command = PluginCommand { argv: argv.to_vec(), timeout: Some(timeout) };
+    let command = PluginCommand { argv: argv.to_vec(), timeout: Some(plugin_timeout) };
     AccelResult {
         result: executor.run(&command).await,
         native: false,
