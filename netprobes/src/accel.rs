@@ -20,6 +20,12 @@
 //! stay as they are: check_tcp's behaviour in `tcp`, check_snmp's and check_icmp's
 //! wording in `wording`.
 //!
+//! **Where checks run.** An [`Accelerator`] shares its runners between checks (see
+//! `engine`): every TCP and NRPE check goes through one stream runner, every SNMP
+//! request through one manager per address family, so one io_uring instance serves
+//! them all and their number at once is bounded ([`AccelLimits`]). A ping gets its
+//! own ICMP socket. [`run_command_line`] uses the process's shared accelerator.
+//!
 //! Like `exec::run`, this is glue at the driver's level: it reads the clock (for the
 //! duration and the overall timeout) and opens sockets through [`crate::driver`].
 
@@ -32,7 +38,7 @@ use smol::Timer;
 
 use crate::driver::{
     AsyncDriver, Backend, ConnEnd, DatagramConfig, DatagramKind, DatagramRunner, DatagramSocket, DriverError, IoChoice,
-    Runner, StreamConfig, StreamEvent, StreamRunner,
+    Runner,
 };
 use crate::exec::{ChildExit, Executor, PluginCommand, PluginResult};
 use crate::native::{
@@ -43,7 +49,7 @@ use crate::session::StreamSession;
 use crate::session::nrpe::{NrpeEvent, NrpeFailure, NrpeQuery, NrpeSession};
 use crate::session::ping::{CheckPing, PingConfig, PingSession, Threshold};
 use crate::session::snmp::check;
-use crate::session::snmp::{ManagerConfig, Request, Security, SnmpManager, Target};
+use crate::session::snmp::{Request, Security, Target};
 use crate::session::tls::TlsClient;
 use crate::time::{Instant, MonotonicClock};
 use crate::wire::icmp::Version as IcmpVersion;
@@ -51,8 +57,11 @@ use crate::wire::nrpe::{DEFAULT_MAX_BUFFER_LEN, Version as NrpeVersion};
 use crate::wire::plugin::{PluginOutput, PluginStatus, Range, split_command_line};
 use crate::wire::snmp::{AuthProtocol, Oid, PrivProtocol, UserKeys, Version as SnmpWireVersion};
 
+mod engine;
 mod tcp;
 mod wording;
+
+use engine::{AnyEvent, AnyStream};
 
 use wording::{check_icmp_text, check_snmp_text, written_range};
 
@@ -61,15 +70,13 @@ use wording::{check_icmp_text, check_snmp_text, written_range};
 pub struct AccelOptions {
     /// Run natively when the line is recognised; `false` is the per-command opt-out.
     pub native: bool,
-    /// I/O backend of native runs.
-    pub io: IoChoice,
     /// The whole check, native or not; `None`: the executor's timeout.
     pub timeout: Option<Duration>,
 }
 
 impl Default for AccelOptions {
     fn default() -> Self {
-        AccelOptions { native: true, io: IoChoice::Auto, timeout: None }
+        AccelOptions { native: true, timeout: None }
     }
 }
 
@@ -137,49 +144,125 @@ fn printed(code: u8, text: impl Into<String>) -> Printed {
     Printed { code, text: text.into() }
 }
 
-/// Splits `line` (SEMANTICS.md §9) and runs it; see [`run_argv`].
+/// Splits `line` (SEMANTICS.md §9) and runs it on the process's shared
+/// [`Accelerator`]; see [`Accelerator::run_argv`].
 pub async fn run_command_line(line: &str, opts: &AccelOptions, executor: &Executor) -> AccelResult {
-    match split_command_line(line) {
-        Ok(argv) => run_argv(&argv, opts, executor).await,
-        Err(e) => AccelResult {
-            result: PluginResult::not_started(format!("cannot split the command line: {e}")),
-            native: false,
-            fallback: Some(Fallback::NotRecognised),
-            text: None,
-            backend: None,
-        },
+    Accelerator::shared().run_command_line(line, opts, executor).await
+}
+
+/// Runs `argv` on the process's shared [`Accelerator`].
+pub async fn run_argv(argv: &[String], opts: &AccelOptions, executor: &Executor) -> AccelResult {
+    Accelerator::shared().run_argv(argv, opts, executor).await
+}
+
+/// Sizes of an [`Accelerator`]'s shared runners, allocated on first use.
+#[derive(Debug, Clone)]
+pub struct AccelLimits {
+    /// TCP and NRPE checks connected at once; more wait for a slot.
+    pub connections: usize,
+    /// SNMP requests in flight at once, per address family; more wait.
+    pub snmp_in_flight: usize,
+}
+
+impl Default for AccelLimits {
+    fn default() -> Self {
+        AccelLimits { connections: 1024, snmp_in_flight: 4096 }
     }
 }
 
-/// Runs `argv` natively when allowed and recognised, else (or when the native run
-/// declines) as a plugin.
-pub async fn run_argv(argv: &[String], opts: &AccelOptions, executor: &Executor) -> AccelResult {
-    let timeout = opts.timeout.unwrap_or(executor.config().timeout);
-    let clock = MonotonicClock::new();
-    let mut plugin_timeout = timeout;
-    let fallback = match (opts.native, native_request(argv)) {
-        (false, _) => Fallback::OptedOut,
-        (true, None) => Fallback::NotRecognised,
-        (true, Some(request)) => match run_native(argv, &request, opts.io, timeout, executor.config().max_output).await
-        {
-            Ok(done) => return done,
-            Err(Declined(why)) => {
-                // A run declined after its answer used part of the check's time: the
-                // plugin gets the rest in whole seconds (a decline before sending costs
-                // none), but at least a second to start and answer.
-                let spent = Duration::from_secs(clock.now().saturating_since(Instant::ZERO).as_secs());
-                plugin_timeout = timeout.saturating_sub(spent).max(Duration::from_secs(1)).min(timeout);
-                Fallback::Declined(why)
-            }
-        },
-    };
-    let command = PluginCommand { argv: argv.to_vec(), timeout: Some(plugin_timeout) };
-    AccelResult {
-        result: executor.run(&command).await,
-        native: false,
-        fallback: Some(fallback),
-        text: None,
-        backend: None,
+/// Runs command lines natively on shared runners — one stream runner for TCP and
+/// NRPE, one SNMP manager per address family, started on first use on smol's global
+/// executor — or as plugins. Pings get a socket per check (the session pings a fixed
+/// list of hosts). A runner that cannot start makes its checks fall back to plugins.
+#[derive(Debug)]
+pub struct Accelerator {
+    io: IoChoice,
+    limits: AccelLimits,
+    clock: MonotonicClock,
+    streams: OnceLock<Result<engine::StreamEngine, String>>,
+    /// IPv4, IPv6.
+    snmp: [OnceLock<Result<engine::SnmpEngine, String>>; 2],
+}
+
+impl Accelerator {
+    /// An accelerator whose native checks use the I/O backend `io`.
+    pub fn new(io: IoChoice, limits: AccelLimits) -> Self {
+        Accelerator {
+            io,
+            limits,
+            clock: MonotonicClock::new(),
+            streams: OnceLock::new(),
+            snmp: [OnceLock::new(), OnceLock::new()],
+        }
+    }
+
+    /// The process's accelerator: automatic backend (`BERGAMOT_IO` applies), default
+    /// limits.
+    pub fn shared() -> &'static Accelerator {
+        static SHARED: OnceLock<Accelerator> = OnceLock::new();
+        SHARED.get_or_init(|| Accelerator::new(IoChoice::Auto, AccelLimits::default()))
+    }
+
+    fn streams(&self) -> Result<&engine::StreamEngine, Declined> {
+        let started = self.streams.get_or_init(|| {
+            engine::StreamEngine::start(self.io, self.limits.connections, self.clock).map_err(|e| e.to_string())
+        });
+        started.as_ref().map_err(|e| declined(e.clone()))
+    }
+
+    fn snmp(&self, v6: bool) -> Result<&engine::SnmpEngine, Declined> {
+        let slot = self.snmp.get(usize::from(v6)).ok_or_else(|| declined("address family"))?;
+        let started = slot.get_or_init(|| {
+            engine::SnmpEngine::start(self.io, v6, self.limits.snmp_in_flight, random_u64(), self.clock)
+                .map_err(|e| e.to_string())
+        });
+        started.as_ref().map_err(|e| declined(e.clone()))
+    }
+
+    /// Splits `line` (SEMANTICS.md §9) and runs it; see [`Accelerator::run_argv`].
+    pub async fn run_command_line(&self, line: &str, opts: &AccelOptions, executor: &Executor) -> AccelResult {
+        match split_command_line(line) {
+            Ok(argv) => self.run_argv(&argv, opts, executor).await,
+            Err(e) => AccelResult {
+                result: PluginResult::not_started(format!("cannot split the command line: {e}")),
+                native: false,
+                fallback: Some(Fallback::NotRecognised),
+                text: None,
+                backend: None,
+            },
+        }
+    }
+
+    /// Runs `argv` natively when allowed and recognised, else (or when the native run
+    /// declines) as a plugin.
+    pub async fn run_argv(&self, argv: &[String], opts: &AccelOptions, executor: &Executor) -> AccelResult {
+        let timeout = opts.timeout.unwrap_or(executor.config().timeout);
+        let clock = MonotonicClock::new();
+        let mut plugin_timeout = timeout;
+        let fallback = match (opts.native, native_request(argv)) {
+            (false, _) => Fallback::OptedOut,
+            (true, None) => Fallback::NotRecognised,
+            (true, Some(request)) => match self.run_native(argv, &request, timeout, executor.config().max_output).await
+            {
+                Ok(done) => return done,
+                Err(Declined(why)) => {
+                    // A run declined after its answer used part of the check's time:
+                    // the plugin gets the rest in whole seconds (a decline before
+                    // sending costs none), but at least a second to start and answer.
+                    let spent = Duration::from_secs(clock.now().saturating_since(Instant::ZERO).as_secs());
+                    plugin_timeout = timeout.saturating_sub(spent).max(Duration::from_secs(1)).min(timeout);
+                    Fallback::Declined(why)
+                }
+            },
+        };
+        let command = PluginCommand { argv: argv.to_vec(), timeout: Some(plugin_timeout) };
+        AccelResult {
+            result: executor.run(&command).await,
+            native: false,
+            fallback: Some(fallback),
+            text: None,
+            backend: None,
+        }
     }
 }
 
@@ -200,55 +283,57 @@ pub fn render_output(output: &PluginOutput) -> String {
     text
 }
 
-async fn run_native(
-    argv: &[String],
-    request: &NativeRequest,
-    io: IoChoice,
-    timeout: Duration,
-    max_output: usize,
-) -> Result<AccelResult, Declined> {
-    let clock = MonotonicClock::new();
-    let started = clock.now();
-    let run = async {
-        Some(match request {
-            NativeRequest::Ping { .. } => ping(request, io, clock).await,
-            NativeRequest::Nrpe { .. } => nrpe(request, io, clock).await,
-            NativeRequest::Snmp { .. } => snmp(argv, request, io, clock).await,
-            NativeRequest::Tcp { .. } => tcp::tcp(argv, request, io, clock).await,
-        })
-    };
-    let limit = async {
-        Timer::after(timeout).await;
-        None
-    };
-    let outcome = future::or(run, limit).await;
-    let duration = clock.now().saturating_since(started);
-    let Some(outcome) = outcome else {
-        // As the executor reports a plugin it had to kill.
-        let mut result = PluginResult::not_started(format!("plugin timed out after {}", seconds(timeout)));
-        result.status = PluginStatus::Timeout;
-        result.duration = duration;
-        return Ok(AccelResult { result, native: true, fallback: None, text: None, backend: None });
-    };
-    let (Printed { code, text }, backend) = outcome?;
-    // The executor keeps at most `max_output` bytes; so does this.
-    let mut kept = text.as_str();
-    if kept.len() > max_output {
-        let mut end = max_output;
-        while !kept.is_char_boundary(end) {
-            end -= 1;
+impl Accelerator {
+    async fn run_native(
+        &self,
+        argv: &[String],
+        request: &NativeRequest,
+        timeout: Duration,
+        max_output: usize,
+    ) -> Result<AccelResult, Declined> {
+        let clock = MonotonicClock::new();
+        let started = clock.now();
+        let run = async {
+            Some(match request {
+                NativeRequest::Ping { .. } => ping(request, self.io, clock).await,
+                NativeRequest::Nrpe { .. } => nrpe(request, self).await,
+                NativeRequest::Snmp { .. } => snmp(argv, request, self).await,
+                NativeRequest::Tcp { .. } => tcp::tcp(argv, request, self).await,
+            })
+        };
+        let limit = async {
+            Timer::after(timeout).await;
+            None
+        };
+        let outcome = future::or(run, limit).await;
+        let duration = clock.now().saturating_since(started);
+        let Some(outcome) = outcome else {
+            // As the executor reports a plugin it had to kill.
+            let mut result = PluginResult::not_started(format!("plugin timed out after {}", seconds(timeout)));
+            result.status = PluginStatus::Timeout;
+            result.duration = duration;
+            return Ok(AccelResult { result, native: true, fallback: None, text: None, backend: None });
+        };
+        let (Printed { code, text }, backend) = outcome?;
+        // The executor keeps at most `max_output` bytes; so does this.
+        let mut kept = text.as_str();
+        if kept.len() > max_output {
+            let mut end = max_output;
+            while !kept.is_char_boundary(end) {
+                end -= 1;
+            }
+            kept = kept.get(..end).unwrap_or_default();
         }
-        kept = kept.get(..end).unwrap_or_default();
+        let result = PluginResult {
+            status: PluginStatus::from_exit_code(i32::from(code)),
+            exit: Some(ChildExit::Code(i32::from(code))),
+            output: PluginOutput::parse_str(kept),
+            output_bytes: text.len() as u64,
+            truncated: kept.len() < text.len(),
+            duration,
+        };
+        Ok(AccelResult { result, native: true, fallback: None, text: Some(text), backend: Some(backend) })
     }
-    let result = PluginResult {
-        status: PluginStatus::from_exit_code(i32::from(code)),
-        exit: Some(ChildExit::Code(i32::from(code))),
-        output: PluginOutput::parse_str(kept),
-        output_bytes: text.len() as u64,
-        truncated: kept.len() < text.len(),
-        duration,
-    };
-    Ok(AccelResult { result, native: true, fallback: None, text: Some(text), backend: Some(backend) })
 }
 
 /// The executor's wording of a timeout.
@@ -359,36 +444,6 @@ fn ping_threshold(t: &PingThreshold) -> Threshold {
     Threshold { rta_ms: t.rta.as_nanos() as f64 / 1e6, loss_pct: u32::from(t.loss_percent) }
 }
 
-// ------------------------------------------------------------------- TCP streams
-
-/// Everything one connection produced.
-struct StreamRun<S: StreamSession> {
-    events: Vec<S::Event>,
-    closed: Option<(ConnEnd, S, Instant)>,
-}
-
-/// One connection of `session` to `to` on a runner of one slot, awaited on smol.
-async fn one_connection<S: StreamSession>(
-    io: IoChoice,
-    clock: MonotonicClock,
-    to: SocketAddr,
-    session: S,
-) -> Result<(StreamRun<S>, Backend), Declined> {
-    let config = StreamConfig { io, max_connections: 1, read_buffers: 4, ..StreamConfig::default() };
-    let mut runner = StreamRunner::new(&config, clock)?;
-    let backend = runner.backend();
-    runner.connect(to, None, session).map_err(|_| declined("no connection slot"))?;
-    let mut driver = AsyncDriver::new(runner)?;
-    let mut run = StreamRun { events: Vec::new(), closed: None };
-    while let Some(e) = driver.next_event().await? {
-        match e {
-            StreamEvent::Session { event, .. } => run.events.push(event),
-            StreamEvent::Closed { end, session, at, .. } => run.closed = Some((end, session, at)),
-        }
-    }
-    Ok((run, backend))
-}
-
 // ------------------------------------------------------------------- NRPE
 
 /// check_nrpe's state names, by exit code.
@@ -433,12 +488,13 @@ fn nrpe_tls(tls: bool, adh: NrpeAdh, addr: SocketAddr) -> Result<Option<TlsClien
     }
 }
 
-async fn nrpe(request: &NativeRequest, io: IoChoice, clock: MonotonicClock) -> Result<(Printed, Backend), Declined> {
+async fn nrpe(request: &NativeRequest, accel: &Accelerator) -> Result<(Printed, Backend), Declined> {
     let NativeRequest::Nrpe { host, port, command, args, tls, adh, packets, family, timeout, timeout_status } = request
     else {
         return Err(declined("not an NRPE request"));
     };
     let addr = resolve(host, *port, *family).await?;
+    let engine = accel.streams()?;
     let version = match packets {
         NrpePackets::Auto => NrpeVersion::V4,
         NrpePackets::V2Only => NrpeVersion::V2,
@@ -455,11 +511,17 @@ async fn nrpe(request: &NativeRequest, io: IoChoice, clock: MonotonicClock) -> R
     let state = exit_code(*timeout_status);
     // At most two connections: v4, then v2 when the server hung up on v4.
     for _ in 0..2 {
-        let session =
-            NrpeSession::new(clock.now(), &query, nrpe_tls(*tls, *adh, addr)?).map_err(|e| declined(e.to_string()))?;
-        let (run, backend) = one_connection(io, clock, addr, session).await?;
-        let mut events = run.events;
-        if let Some((end, mut session, at)) = run.closed {
+        let tls = nrpe_tls(*tls, *adh, addr)?;
+        // Refused here, before queueing, if the query cannot be encoded.
+        query.packet().map_err(|e| declined(e.to_string()))?;
+        let q = query.clone();
+        let make: engine::MakeSession =
+            Box::new(move |now| NrpeSession::new(now, &q, tls).map(AnyStream::Nrpe).map_err(|e| e.to_string()));
+        let run = engine.run(addr, make).await?;
+        let backend = engine.backend();
+        let mut events: Vec<NrpeEvent> =
+            run.events.into_iter().filter_map(|e| if let AnyEvent::Nrpe(e) = e { Some(e) } else { None }).collect();
+        if let Some((end, AnyStream::Nrpe(mut session), at)) = run.closed {
             match end {
                 _ if session.is_done() => {}
                 ConnEnd::ConnectFailed(errno) => {
@@ -538,12 +600,7 @@ fn user_keys(user: &str, level: &SnmpV3Level) -> Result<Arc<UserKeys>, Declined>
     Ok(keys)
 }
 
-async fn snmp(
-    argv: &[String],
-    request: &NativeRequest,
-    io: IoChoice,
-    clock: MonotonicClock,
-) -> Result<(Printed, Backend), Declined> {
+async fn snmp(argv: &[String], request: &NativeRequest, accel: &Accelerator) -> Result<(Printed, Backend), Declined> {
     let NativeRequest::Snmp { host, port, version, oid, warn, crit, expect, label, units, family, timeout, retries } =
         request
     else {
@@ -575,25 +632,9 @@ async fn snmp(
         }
     };
     let target = Target { addr, security, timeout: *timeout, retries: *retries };
-    let bind: SocketAddr = if addr.is_ipv6() { "[::]:0" } else { "0.0.0.0:0" }.parse().map_err(|_| declined("bind"))?;
-    let socket = DatagramSocket::udp(bind)?;
-    let mut manager = SnmpManager::new(ManagerConfig { seed: random_u64(), max_in_flight: 1, ..Default::default() });
-    manager.start(clock.now(), target, Request::Get(vec![oid.clone()])).map_err(|e| declined(e.to_string()))?;
-    let small = DatagramConfig {
-        io,
-        recv_buffers: 4,
-        send_slots: 4,
-        max_datagram: 65_535,
-        socket_recv_buffer: None,
-        ..Default::default()
-    };
-    let mut driver = AsyncDriver::new(DatagramRunner::new(socket, manager, &small, clock)?)?;
-    let backend = driver.get_ref().backend();
-    let mut event = None;
-    while let Some(e) = driver.next_event().await? {
-        event.get_or_insert(e);
-    }
-    let event = event.ok_or_else(|| declined("the SNMP request ended without a result"))?;
+    let engine = accel.snmp(addr.is_ipv6())?;
+    let event = engine.run(target, Request::Get(vec![oid.clone()])).await?;
+    let backend = engine.backend();
     let out = check_snmp_text(&event.outcome, &thresholds, &oid)?;
     Ok((out, backend))
 }

@@ -296,7 +296,7 @@ fn the_check_timeout_bounds_native_runs_as_it_bounds_plugins() {
         format!("{} -H 127.0.0.1 -p {} -e hello -t 30", plugin("check_tcp"), silent.local_addr().unwrap().port());
     let ex = executor();
     for native in [true, false] {
-        let opts = AccelOptions { native, timeout: Some(Duration::from_secs(1)), ..AccelOptions::default() };
+        let opts = AccelOptions { native, timeout: Some(Duration::from_secs(1)) };
         let r = smol::block_on(run_command_line(&line, &opts, &ex));
         assert_eq!((r.native, r.result.status), (native, PluginStatus::Timeout), "{r:?}");
         assert_eq!(r.result.output.summary, "plugin timed out after 1s", "{r:?}");

@@ -17,12 +17,13 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::{Declined, Printed, StreamRun, declined, one_connection, printed, resolve};
-use crate::driver::{Backend, ConnEnd, IoChoice};
+use super::engine::{AnyEvent, AnyStream, MakeSession};
+use super::{Accelerator, Declined, Printed, declined, printed, resolve};
+use crate::driver::{Backend, ConnEnd};
 use crate::native::NativeRequest;
 use crate::session::tcp::{TcpCheck, TcpResult, TcpSession};
 use crate::session::{StreamSession, StreamState};
-use crate::time::{Instant, MonotonicClock};
+use crate::time::Instant;
 
 /// check_tcp's `READ_TIMEOUT`: how long a server may be quiet after sending something
 /// before an unmatched response is judged.
@@ -36,7 +37,7 @@ const SHOWN_CAP: usize = 1 << 20;
 /// it: once something arrived, a server silent for `quiet` ends the wait for the
 /// expect strings and the session judges what came, as when the stream ends.
 #[derive(Debug)]
-struct QuietTcp {
+pub(super) struct QuietTcp {
     inner: TcpSession,
     quiet: Option<Duration>,
     last_input: Option<Instant>,
@@ -112,8 +113,7 @@ fn explicit_host(argv: &[String]) -> bool {
 pub(super) async fn tcp(
     argv: &[String],
     request: &NativeRequest,
-    io: IoChoice,
-    clock: MonotonicClock,
+    accel: &Accelerator,
 ) -> Result<(Printed, Backend), Declined> {
     let NativeRequest::Tcp {
         host,
@@ -150,6 +150,7 @@ pub(super) async fn tcp(
         return Err(declined("check_tcp without -H prints no host"));
     }
     let addr: SocketAddr = resolve(host, *port, *family).await?;
+    let engine = accel.streams()?;
     let mut check = TcpCheck::new(host.clone(), *port);
     check.send.clone_from(send);
     check.expect = expect.iter().map(|e| e.as_bytes().to_vec()).collect();
@@ -161,12 +162,15 @@ pub(super) async fn tcp(
     (check.refuse, check.mismatch, check.hide_output) = (*refuse_status, *mismatch_status, *hide_output);
     // Only expect strings make check_tcp wait for more.
     let quiet = (!expect.is_empty()).then_some(CHECK_TCP_QUIET);
-    let session = QuietTcp::new(TcpSession::new(Arc::new(check), clock.now(), 0), quiet);
-    let (StreamRun { events, closed }, backend) = one_connection(io, clock, addr, session).await?;
-    let mut results = events;
+    let check = Arc::new(check);
+    let make: MakeSession =
+        Box::new(move |now| Ok(AnyStream::Tcp(QuietTcp::new(TcpSession::new(check, now, 0), quiet))));
+    let run = engine.run(addr, make).await?;
+    let mut results: Vec<TcpResult> =
+        run.events.into_iter().filter_map(|e| if let AnyEvent::Tcp(r) = e { Some(r) } else { None }).collect();
     let mut received = Vec::new();
     let mut overflow = false;
-    if let Some((end, mut session, at)) = closed {
+    if let Some((end, AnyStream::Tcp(mut session), at)) = run.closed {
         if session.inner.result().is_none() {
             let inner = &mut session.inner;
             match end {
@@ -186,7 +190,7 @@ pub(super) async fn tcp(
     let r = results.into_iter().next().ok_or_else(|| declined("the TCP check ended without a result"))?;
     let shown = (!expect.is_empty() && !hide_output).then_some(received.as_slice());
     let text = check_tcp_text(&r.output, *port, shown)?;
-    Ok((printed(r.exit_code(), format!("{text}\n")), backend))
+    Ok((printed(r.exit_code(), format!("{text}\n")), engine.backend()))
 }
 
 /// check_tcp's line from the session's: the response shown as the plugin shows it

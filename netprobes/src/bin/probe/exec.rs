@@ -7,7 +7,7 @@
 use std::process::ExitCode;
 use std::time::Duration;
 
-use bergamot_netprobes::accel::{AccelOptions, AccelResult, render_output, run_argv, run_command_line};
+use bergamot_netprobes::accel::{AccelLimits, AccelOptions, AccelResult, Accelerator, render_output};
 use bergamot_netprobes::driver::IoChoice;
 use bergamot_netprobes::exec::{ChildExit, ExecConfig, Executor};
 use bergamot_netprobes::wire::plugin::PluginStatus;
@@ -42,7 +42,7 @@ const UNKNOWN: u8 = 3;
 
 pub fn run(args: Args) -> ExitCode {
     let mut config = ExecConfig::default();
-    let mut opts = AccelOptions { native: !args.no_native, io: args.io, timeout: None };
+    let mut opts = AccelOptions { native: !args.no_native, timeout: None };
     if let Some(t) = args.timeout {
         if !(t > 0.0 && t <= 1e6) {
             println!("bergamot-probe exec: --timeout {t} is not a positive number of seconds");
@@ -52,10 +52,12 @@ pub fn run(args: Args) -> ExitCode {
         opts.timeout = Some(config.timeout);
     }
     let executor = Executor::new(config);
+    // One check: runners of a few slots are plenty.
+    let accel = Accelerator::new(args.io, AccelLimits { connections: 4, snmp_in_flight: 4 });
     let done = smol::block_on(async {
         match args.command.as_slice() {
-            [line] => run_command_line(line, &opts, &executor).await,
-            argv => run_argv(argv, &opts, &executor).await,
+            [line] => accel.run_command_line(line, &opts, &executor).await,
+            argv => accel.run_argv(argv, &opts, &executor).await,
         }
     });
     if args.verbose {

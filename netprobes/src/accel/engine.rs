@@ -1,0 +1,324 @@
+//! The shared runners of an `Accelerator`: one stream runner for every native TCP
+//! and NRPE check, one SNMP manager per address family, each driven by a task on
+//! smol's global executor that takes jobs from a channel and hands every check its
+//! own outcome. One io_uring (or epoll) instance serves thousands of checks, with
+//! memory allocated when the engine starts; checks beyond the connection slots or the
+//! manager's in-flight limit wait in the engine's queue, in arrival order.
+//!
+//! A session is made when its job gets a slot (not when it is queued), so queueing
+//! does not eat into the check's own timeout, as waiting for an executor slot does
+//! not for a plugin. A caller that stops waiting leaves its check to finish on its
+//! own deadline. Sockets are opened by the engine's task: they live in the network
+//! namespace of smol's executor threads, not of the caller's thread.
+
+use std::collections::{HashMap, VecDeque};
+use std::net::SocketAddr;
+
+use futures_lite::future;
+use smol::channel::{Receiver, Sender, bounded, unbounded};
+
+use super::tcp::QuietTcp;
+use super::{Declined, declined};
+use crate::driver::{
+    AsyncDriver, Backend, ConnEnd, ConnId, DatagramConfig, DatagramRunner, DatagramSocket, DriverError, IoChoice,
+    Runner, StreamConfig, StreamEvent, StreamRunner,
+};
+use crate::session::nrpe::{NrpeEvent, NrpeSession};
+use crate::session::snmp::{ManagerConfig, OpId, Request, SnmpEvent, SnmpManager, StartError, Target};
+use crate::session::tcp::TcpResult;
+use crate::session::{StreamSession, StreamState};
+use crate::time::{Instant, MonotonicClock};
+
+/// The sessions that share the stream runner.
+#[derive(Debug)]
+pub(super) enum AnyStream {
+    Tcp(QuietTcp),
+    Nrpe(NrpeSession),
+}
+
+#[derive(Debug)]
+pub(super) enum AnyEvent {
+    Tcp(TcpResult),
+    Nrpe(NrpeEvent),
+}
+
+impl StreamSession for AnyStream {
+    type Event = AnyEvent;
+
+    fn handle_connected(&mut self, now: Instant) {
+        match self {
+            AnyStream::Tcp(s) => s.handle_connected(now),
+            AnyStream::Nrpe(s) => s.handle_connected(now),
+        }
+    }
+
+    fn handle_input(&mut self, now: Instant, data: &[u8]) {
+        match self {
+            AnyStream::Tcp(s) => s.handle_input(now, data),
+            AnyStream::Nrpe(s) => s.handle_input(now, data),
+        }
+    }
+
+    fn handle_timeout(&mut self, now: Instant) {
+        match self {
+            AnyStream::Tcp(s) => s.handle_timeout(now),
+            AnyStream::Nrpe(s) => s.handle_timeout(now),
+        }
+    }
+
+    fn poll_transmit(&mut self, out: &mut Vec<u8>) {
+        match self {
+            AnyStream::Tcp(s) => s.poll_transmit(out),
+            AnyStream::Nrpe(s) => s.poll_transmit(out),
+        }
+    }
+
+    fn poll_timeout(&self) -> Option<Instant> {
+        match self {
+            AnyStream::Tcp(s) => s.poll_timeout(),
+            AnyStream::Nrpe(s) => s.poll_timeout(),
+        }
+    }
+
+    fn poll_event(&mut self) -> Option<AnyEvent> {
+        match self {
+            AnyStream::Tcp(s) => s.poll_event().map(AnyEvent::Tcp),
+            AnyStream::Nrpe(s) => s.poll_event().map(AnyEvent::Nrpe),
+        }
+    }
+
+    fn state(&self) -> StreamState {
+        match self {
+            AnyStream::Tcp(s) => s.state(),
+            AnyStream::Nrpe(s) => s.state(),
+        }
+    }
+}
+
+/// Everything one connection produced: its session's events, then how it closed
+/// with the session handed back.
+#[derive(Debug)]
+pub(super) struct StreamRun {
+    pub(super) events: Vec<AnyEvent>,
+    pub(super) closed: Option<(ConnEnd, AnyStream, Instant)>,
+}
+
+/// Where a check's outcome goes.
+type Reply<T> = Sender<Result<T, String>>;
+
+/// Builds a check's session at the moment it gets its connection slot.
+pub(super) type MakeSession = Box<dyn FnOnce(Instant) -> Result<AnyStream, String> + Send>;
+
+struct StreamJob {
+    to: SocketAddr,
+    make: MakeSession,
+    done: Reply<StreamRun>,
+}
+
+/// The stream runner's task and the way to reach it.
+#[derive(Debug)]
+pub(super) struct StreamEngine {
+    jobs: Sender<StreamJob>,
+    backend: Backend,
+}
+
+impl StreamEngine {
+    /// Allocates a runner of `slots` connections and starts its task.
+    pub(super) fn start(io: IoChoice, slots: usize, clock: MonotonicClock) -> Result<Self, DriverError> {
+        let slots = slots.max(1);
+        // Reads take a shared buffer only while data is in flight: a quarter of the
+        // slots is plenty for checks that say little.
+        let read_buffers = u16::try_from((slots / 4).clamp(4, 4096)).unwrap_or(4096);
+        let config = StreamConfig { io, max_connections: slots, read_buffers, ..StreamConfig::default() };
+        let runner = StreamRunner::new(&config, clock)?;
+        let backend = runner.backend();
+        let driver = AsyncDriver::new(runner)?;
+        let (jobs, queue) = unbounded();
+        smol::spawn(serve_streams(driver, queue)).detach();
+        Ok(StreamEngine { jobs, backend })
+    }
+
+    pub(super) fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// One connection to `to` for the session `make` builds; its whole run.
+    pub(super) async fn run(&self, to: SocketAddr, make: MakeSession) -> Result<StreamRun, Declined> {
+        let (done, outcome) = bounded(1);
+        let job = StreamJob { to, make, done };
+        self.jobs.send(job).await.map_err(|_| declined("the stream engine has stopped"))?;
+        match outcome.recv().await {
+            Ok(Ok(run)) => Ok(run),
+            Ok(Err(e)) => Err(declined(e)),
+            Err(_) => Err(declined("the stream engine has stopped")),
+        }
+    }
+}
+
+/// What woke an engine's task.
+enum Wake<J, E> {
+    Job(Option<J>),
+    Event(Result<Option<E>, DriverError>),
+}
+
+/// Waits for a job (while the channel is open) and, while checks are running, for an
+/// event of `driver`; `None` when neither can come any more.
+async fn wake<J, R: Runner>(
+    driver: &mut AsyncDriver<R>,
+    jobs: &Receiver<J>,
+    open: bool,
+    busy: bool,
+) -> Option<Wake<J, R::Event>> {
+    let job = async { Wake::Job(jobs.recv().await.ok()) };
+    // `next_event` is cancel-safe: losing the race to a job loses nothing.
+    Some(match (open, busy) {
+        (true, true) => future::or(job, async { Wake::Event(driver.next_event().await) }).await,
+        (true, false) => job.await,
+        (false, true) => Wake::Event(driver.next_event().await),
+        (false, false) => return None,
+    })
+}
+
+async fn serve_streams(mut driver: AsyncDriver<StreamRunner<AnyStream>>, jobs: Receiver<StreamJob>) {
+    let clock = driver.get_ref().clock();
+    let mut waiting: HashMap<ConnId, (Reply<StreamRun>, Vec<AnyEvent>)> = HashMap::new();
+    let mut queue: VecDeque<StreamJob> = VecDeque::new();
+    let mut open = true;
+    loop {
+        while driver.get_ref().room() > 0 {
+            let Some(job) = queue.pop_front() else { break };
+            let session = match (job.make)(clock.now()) {
+                Ok(s) => s,
+                Err(e) => {
+                    let _ = job.done.try_send(Err(e));
+                    continue;
+                }
+            };
+            // With room there is a slot: `connect` cannot hand the session back.
+            if let Ok(conn) = driver.get_mut().connect(job.to, None, session) {
+                waiting.insert(conn, (job.done, Vec::new()));
+            }
+        }
+        let Some(woke) = wake(&mut driver, &jobs, open, !waiting.is_empty()).await else { return };
+        match woke {
+            Wake::Job(Some(job)) => queue.push_back(job),
+            Wake::Job(None) => open = false,
+            Wake::Event(Ok(Some(StreamEvent::Session { conn, event }))) => {
+                if let Some((_, events)) = waiting.get_mut(&conn) {
+                    events.push(event);
+                }
+            }
+            Wake::Event(Ok(Some(StreamEvent::Closed { conn, end, session, at }))) => {
+                if let Some((done, events)) = waiting.remove(&conn) {
+                    // The caller may have stopped waiting: nothing to do then.
+                    let _ = done.try_send(Ok(StreamRun { events, closed: Some((end, session, at)) }));
+                }
+            }
+            Wake::Event(Ok(None)) => {}
+            Wake::Event(Err(e)) => {
+                // The runner itself failed: every check in it, and every later one,
+                // goes to the plugin.
+                for (done, _) in waiting.into_values() {
+                    let _ = done.try_send(Err(e.to_string()));
+                }
+                return;
+            }
+        }
+    }
+}
+
+struct SnmpJob {
+    target: Target,
+    request: Request,
+    done: Reply<SnmpEvent>,
+}
+
+/// One SNMP manager on one UDP socket, and its task.
+#[derive(Debug)]
+pub(super) struct SnmpEngine {
+    jobs: Sender<SnmpJob>,
+    backend: Backend,
+}
+
+impl SnmpEngine {
+    /// A manager on a socket of the family of `v6`, at most `in_flight` requests at
+    /// once; `seed` starts its request ids.
+    pub(super) fn start(
+        io: IoChoice,
+        v6: bool,
+        in_flight: usize,
+        seed: u64,
+        clock: MonotonicClock,
+    ) -> Result<Self, DriverError> {
+        let bind = if v6 {
+            SocketAddr::from((std::net::Ipv6Addr::UNSPECIFIED, 0))
+        } else {
+            SocketAddr::from((std::net::Ipv4Addr::UNSPECIFIED, 0))
+        };
+        let socket = DatagramSocket::udp(bind)?;
+        let manager = SnmpManager::new(ManagerConfig { seed, max_in_flight: in_flight.max(1), ..Default::default() });
+        let config = DatagramConfig { io, max_datagram: 65_535, recv_buffers: 64, ..DatagramConfig::default() };
+        let runner = DatagramRunner::new(socket, manager, &config, clock)?;
+        let backend = runner.backend();
+        let driver = AsyncDriver::new(runner)?;
+        let (jobs, queue) = unbounded();
+        smol::spawn(serve_snmp(driver, queue)).detach();
+        Ok(SnmpEngine { jobs, backend })
+    }
+
+    pub(super) fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// One request to one agent, to its outcome (a failure to answer is an outcome).
+    pub(super) async fn run(&self, target: Target, request: Request) -> Result<SnmpEvent, Declined> {
+        let (done, outcome) = bounded(1);
+        self.jobs.send(SnmpJob { target, request, done }).await.map_err(|_| declined("the SNMP engine has stopped"))?;
+        match outcome.recv().await {
+            Ok(Ok(event)) => Ok(event),
+            Ok(Err(e)) => Err(declined(e)),
+            Err(_) => Err(declined("the SNMP engine has stopped")),
+        }
+    }
+}
+
+async fn serve_snmp(mut driver: AsyncDriver<DatagramRunner<SnmpManager>>, jobs: Receiver<SnmpJob>) {
+    let clock = driver.get_ref().clock();
+    let mut waiting: HashMap<OpId, Reply<SnmpEvent>> = HashMap::new();
+    let mut queue: VecDeque<SnmpJob> = VecDeque::new();
+    let mut open = true;
+    loop {
+        while let Some(job) = queue.pop_front() {
+            let manager = driver.get_mut().session_mut();
+            match manager.start(clock.now(), job.target.clone(), job.request.clone()) {
+                Ok(id) => {
+                    waiting.insert(id, job.done);
+                }
+                Err(StartError::Busy { .. }) => {
+                    queue.push_front(job);
+                    break;
+                }
+                Err(e) => {
+                    let _ = job.done.try_send(Err(e.to_string()));
+                }
+            }
+        }
+        let Some(woke) = wake(&mut driver, &jobs, open, !waiting.is_empty()).await else { return };
+        match woke {
+            Wake::Job(Some(job)) => queue.push_back(job),
+            Wake::Job(None) => open = false,
+            Wake::Event(Ok(Some(event))) => {
+                if let Some(done) = waiting.remove(&event.id) {
+                    let _ = done.try_send(Ok(event));
+                }
+            }
+            Wake::Event(Ok(None)) => {}
+            Wake::Event(Err(e)) => {
+                for done in waiting.into_values() {
+                    let _ = done.try_send(Err(e.to_string()));
+                }
+                return;
+            }
+        }
+    }
+}
