@@ -162,11 +162,15 @@ pub struct AccelLimits {
     pub connections: usize,
     /// SNMP requests in flight at once, per address family; more wait.
     pub snmp_in_flight: usize,
+    /// Checks at once to one address and port (an NRPE daemon, an SNMP agent, a TCP
+    /// service); more wait, so a burst of checks does not overrun a server's listen
+    /// backlog or socket buffer.
+    pub per_destination: usize,
 }
 
 impl Default for AccelLimits {
     fn default() -> Self {
-        AccelLimits { connections: 1024, snmp_in_flight: 4096 }
+        AccelLimits { connections: 1024, snmp_in_flight: 4096, per_destination: 4 }
     }
 }
 
@@ -205,7 +209,8 @@ impl Accelerator {
 
     fn streams(&self) -> Result<&engine::StreamEngine, Declined> {
         let started = self.streams.get_or_init(|| {
-            engine::StreamEngine::start(self.io, self.limits.connections, self.clock).map_err(|e| e.to_string())
+            engine::StreamEngine::start(self.io, self.limits.connections, self.limits.per_destination, self.clock)
+                .map_err(|e| e.to_string())
         });
         started.as_ref().map_err(|e| declined(e.clone()))
     }
@@ -213,8 +218,15 @@ impl Accelerator {
     fn snmp(&self, v6: bool) -> Result<&engine::SnmpEngine, Declined> {
         let slot = self.snmp.get(usize::from(v6)).ok_or_else(|| declined("address family"))?;
         let started = slot.get_or_init(|| {
-            engine::SnmpEngine::start(self.io, v6, self.limits.snmp_in_flight, random_u64(), self.clock)
-                .map_err(|e| e.to_string())
+            engine::SnmpEngine::start(
+                self.io,
+                v6,
+                self.limits.snmp_in_flight,
+                self.limits.per_destination,
+                random_u64(),
+                self.clock,
+            )
+            .map_err(|e| e.to_string())
         });
         started.as_ref().map_err(|e| declined(e.clone()))
     }

@@ -2,8 +2,9 @@
 //! and NRPE check, one SNMP manager per address family, each driven by a task on
 //! smol's global executor that takes jobs from a channel and hands every check its
 //! own outcome. One io_uring (or epoll) instance serves thousands of checks, with
-//! memory allocated when the engine starts; checks beyond the connection slots or the
-//! manager's in-flight limit wait in the engine's queue, in arrival order.
+//! memory allocated when the engine starts; checks beyond the connection slots, the
+//! manager's in-flight limit or a few at once per destination (see `Queue`) wait in
+//! the engine's queue, in arrival order.
 //!
 //! A session is made when its job gets a slot (not when it is queued), so queueing
 //! does not eat into the check's own timeout, as waiting for an executor slot does
@@ -24,7 +25,7 @@ use crate::driver::{
     Runner, StreamConfig, StreamEvent, StreamRunner,
 };
 use crate::session::nrpe::{NrpeEvent, NrpeSession};
-use crate::session::snmp::{ManagerConfig, OpId, Request, SnmpEvent, SnmpManager, StartError, Target};
+use crate::session::snmp::{ManagerConfig, OpId, Request, SnmpEvent, SnmpManager, Target};
 use crate::session::tcp::TcpResult;
 use crate::session::{StreamSession, StreamState};
 use crate::time::{Instant, MonotonicClock};
@@ -124,7 +125,12 @@ pub(super) struct StreamEngine {
 
 impl StreamEngine {
     /// Allocates a runner of `slots` connections and starts its task.
-    pub(super) fn start(io: IoChoice, slots: usize, clock: MonotonicClock) -> Result<Self, DriverError> {
+    pub(super) fn start(
+        io: IoChoice,
+        slots: usize,
+        per_destination: usize,
+        clock: MonotonicClock,
+    ) -> Result<Self, DriverError> {
         let slots = slots.max(1);
         // Reads take a shared buffer only while data is in flight: a quarter of the
         // slots is plenty for checks that say little.
@@ -134,7 +140,7 @@ impl StreamEngine {
         let backend = runner.backend();
         let driver = AsyncDriver::new(runner)?;
         let (jobs, queue) = unbounded();
-        smol::spawn(serve_streams(driver, queue)).detach();
+        smol::spawn(serve_streams(driver, queue, per_destination)).detach();
         Ok(StreamEngine { jobs, backend })
     }
 
@@ -179,37 +185,79 @@ async fn wake<J, R: Runner>(
     })
 }
 
-async fn serve_streams(mut driver: AsyncDriver<StreamRunner<AnyStream>>, jobs: Receiver<StreamJob>) {
+/// Checks waiting to start, in arrival order, and how many run per destination: a
+/// check whose destination already has `per_destination` running waits without
+/// holding up checks of other destinations. Servers are not built for bursts
+/// (nrpe listens with a backlog of 5 and forks per connection; snmpd drops what its
+/// socket buffer cannot hold), and plugins reach them one process start apart.
+struct Queue<J> {
+    jobs: VecDeque<J>,
+    running: HashMap<SocketAddr, usize>,
+    per_destination: usize,
+}
+
+impl<J> Queue<J> {
+    fn new(per_destination: usize) -> Self {
+        Queue { jobs: VecDeque::new(), running: HashMap::new(), per_destination: per_destination.max(1) }
+    }
+
+    /// Takes the first job whose destination may have one more check, and counts it.
+    fn start_next(&mut self, destination: impl Fn(&J) -> SocketAddr) -> Option<J> {
+        let running = &self.running;
+        let limit = self.per_destination;
+        let i = self.jobs.iter().position(|j| running.get(&destination(j)).copied().unwrap_or(0) < limit)?;
+        let job = self.jobs.remove(i)?;
+        *self.running.entry(destination(&job)).or_default() += 1;
+        Some(job)
+    }
+
+    fn finished(&mut self, destination: SocketAddr) {
+        if let Some(n) = self.running.get_mut(&destination) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                self.running.remove(&destination);
+            }
+        }
+    }
+}
+
+async fn serve_streams(
+    mut driver: AsyncDriver<StreamRunner<AnyStream>>,
+    jobs: Receiver<StreamJob>,
+    per_destination: usize,
+) {
     let clock = driver.get_ref().clock();
-    let mut waiting: HashMap<ConnId, (Reply<StreamRun>, Vec<AnyEvent>)> = HashMap::new();
-    let mut queue: VecDeque<StreamJob> = VecDeque::new();
+    let mut waiting: HashMap<ConnId, (SocketAddr, Reply<StreamRun>, Vec<AnyEvent>)> = HashMap::new();
+    let mut queue = Queue::new(per_destination);
     let mut open = true;
     loop {
         while driver.get_ref().room() > 0 {
-            let Some(job) = queue.pop_front() else { break };
+            let Some(job) = queue.start_next(|j: &StreamJob| j.to) else { break };
             let session = match (job.make)(clock.now()) {
                 Ok(s) => s,
                 Err(e) => {
+                    queue.finished(job.to);
                     let _ = job.done.try_send(Err(e));
                     continue;
                 }
             };
             // With room there is a slot: `connect` cannot hand the session back.
             if let Ok(conn) = driver.get_mut().connect(job.to, None, session) {
-                waiting.insert(conn, (job.done, Vec::new()));
+                waiting.insert(conn, (job.to, job.done, Vec::new()));
             }
         }
         let Some(woke) = wake(&mut driver, &jobs, open, !waiting.is_empty()).await else { return };
         match woke {
-            Wake::Job(Some(job)) => queue.push_back(job),
+            Wake::Job(Some(job)) => queue.jobs.push_back(job),
             Wake::Job(None) => open = false,
             Wake::Event(Ok(Some(StreamEvent::Session { conn, event }))) => {
-                if let Some((_, events)) = waiting.get_mut(&conn) {
+                if let Some((_, _, events)) = waiting.get_mut(&conn) {
                     events.push(event);
                 }
             }
             Wake::Event(Ok(Some(StreamEvent::Closed { conn, end, session, at }))) => {
-                if let Some((done, events)) = waiting.remove(&conn) {
+                if let Some((to, done, events)) = waiting.remove(&conn) {
+                    queue.finished(to);
                     // The caller may have stopped waiting: nothing to do then.
                     let _ = done.try_send(Ok(StreamRun { events, closed: Some((end, session, at)) }));
                 }
@@ -218,7 +266,7 @@ async fn serve_streams(mut driver: AsyncDriver<StreamRunner<AnyStream>>, jobs: R
             Wake::Event(Err(e)) => {
                 // The runner itself failed: every check in it, and every later one,
                 // goes to the plugin.
-                for (done, _) in waiting.into_values() {
+                for (_, done, _) in waiting.into_values() {
                     let _ = done.try_send(Err(e.to_string()));
                 }
                 return;
@@ -247,22 +295,24 @@ impl SnmpEngine {
         io: IoChoice,
         v6: bool,
         in_flight: usize,
+        per_destination: usize,
         seed: u64,
         clock: MonotonicClock,
     ) -> Result<Self, DriverError> {
+        let in_flight = in_flight.max(1);
         let bind = if v6 {
             SocketAddr::from((std::net::Ipv6Addr::UNSPECIFIED, 0))
         } else {
             SocketAddr::from((std::net::Ipv4Addr::UNSPECIFIED, 0))
         };
         let socket = DatagramSocket::udp(bind)?;
-        let manager = SnmpManager::new(ManagerConfig { seed, max_in_flight: in_flight.max(1), ..Default::default() });
+        let manager = SnmpManager::new(ManagerConfig { seed, max_in_flight: in_flight, ..Default::default() });
         let config = DatagramConfig { io, max_datagram: 65_535, recv_buffers: 64, ..DatagramConfig::default() };
         let runner = DatagramRunner::new(socket, manager, &config, clock)?;
         let backend = runner.backend();
         let driver = AsyncDriver::new(runner)?;
         let (jobs, queue) = unbounded();
-        smol::spawn(serve_snmp(driver, queue)).detach();
+        smol::spawn(serve_snmp(driver, queue, in_flight, per_destination)).detach();
         Ok(SnmpEngine { jobs, backend })
     }
 
@@ -282,43 +332,68 @@ impl SnmpEngine {
     }
 }
 
-async fn serve_snmp(mut driver: AsyncDriver<DatagramRunner<SnmpManager>>, jobs: Receiver<SnmpJob>) {
+async fn serve_snmp(
+    mut driver: AsyncDriver<DatagramRunner<SnmpManager>>,
+    jobs: Receiver<SnmpJob>,
+    in_flight: usize,
+    per_destination: usize,
+) {
     let clock = driver.get_ref().clock();
-    let mut waiting: HashMap<OpId, Reply<SnmpEvent>> = HashMap::new();
-    let mut queue: VecDeque<SnmpJob> = VecDeque::new();
+    let mut waiting: HashMap<OpId, (SocketAddr, Reply<SnmpEvent>)> = HashMap::new();
+    let mut queue = Queue::new(per_destination);
     let mut open = true;
     loop {
-        while let Some(job) = queue.pop_front() {
-            let manager = driver.get_mut().session_mut();
-            match manager.start(clock.now(), job.target.clone(), job.request.clone()) {
+        while driver.get_ref().session().in_flight() < in_flight {
+            let Some(job) = queue.start_next(|j: &SnmpJob| j.target.addr) else { break };
+            let (to, manager) = (job.target.addr, driver.get_mut().session_mut());
+            match manager.start(clock.now(), job.target, job.request) {
                 Ok(id) => {
-                    waiting.insert(id, job.done);
-                }
-                Err(StartError::Busy { .. }) => {
-                    queue.push_front(job);
-                    break;
+                    waiting.insert(id, (to, job.done));
                 }
                 Err(e) => {
+                    queue.finished(to);
                     let _ = job.done.try_send(Err(e.to_string()));
                 }
             }
         }
         let Some(woke) = wake(&mut driver, &jobs, open, !waiting.is_empty()).await else { return };
         match woke {
-            Wake::Job(Some(job)) => queue.push_back(job),
+            Wake::Job(Some(job)) => queue.jobs.push_back(job),
             Wake::Job(None) => open = false,
             Wake::Event(Ok(Some(event))) => {
-                if let Some(done) = waiting.remove(&event.id) {
+                if let Some((to, done)) = waiting.remove(&event.id) {
+                    queue.finished(to);
                     let _ = done.try_send(Ok(event));
                 }
             }
             Wake::Event(Ok(None)) => {}
             Wake::Event(Err(e)) => {
-                for done in waiting.into_values() {
+                for (_, done) in waiting.into_values() {
                     let _ = done.try_send(Err(e.to_string()));
                 }
                 return;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_busy_destination_does_not_hold_up_others() {
+        let (a, b): (SocketAddr, SocketAddr) = ("127.0.0.1:1".parse().unwrap(), "127.0.0.1:2".parse().unwrap());
+        let mut q = Queue::new(2);
+        q.jobs.extend([(1, a), (2, a), (3, a), (4, b), (5, a)]);
+        let mut next = |q: &mut Queue<(u32, SocketAddr)>| q.start_next(|j| j.1).map(|j| j.0);
+        assert_eq!([next(&mut q), next(&mut q), next(&mut q), next(&mut q)], [Some(1), Some(2), Some(4), None]);
+        q.finished(a);
+        assert_eq!(next(&mut q), Some(3), "in arrival order once there is room");
+        assert_eq!(next(&mut q), None);
+        q.finished(a);
+        q.finished(b);
+        assert_eq!(next(&mut q), Some(5));
+        assert!(q.jobs.is_empty());
     }
 }

@@ -53,7 +53,7 @@ pub fn run(args: Args) -> ExitCode {
     }
     let executor = Executor::new(config);
     // One check: runners of a few slots are plenty.
-    let accel = Accelerator::new(args.io, AccelLimits { connections: 4, snmp_in_flight: 4 });
+    let accel = Accelerator::new(args.io, AccelLimits { connections: 4, snmp_in_flight: 4, per_destination: 4 });
     let done = smol::block_on(async {
         match args.command.as_slice() {
             [line] => accel.run_command_line(line, &opts, &executor).await,
