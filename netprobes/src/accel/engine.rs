@@ -386,7 +386,7 @@ mod tests {
         let (a, b): (SocketAddr, SocketAddr) = ("127.0.0.1:1".parse().unwrap(), "127.0.0.1:2".parse().unwrap());
         let mut q = Queue::new(2);
         q.jobs.extend([(1, a), (2, a), (3, a), (4, b), (5, a)]);
-        let mut next = |q: &mut Queue<(u32, SocketAddr)>| q.start_next(|j| j.1).map(|j| j.0);
+        let next = |q: &mut Queue<(u32, SocketAddr)>| q.start_next(|j| j.1).map(|j| j.0);
         assert_eq!([next(&mut q), next(&mut q), next(&mut q), next(&mut q)], [Some(1), Some(2), Some(4), None]);
         q.finished(a);
         assert_eq!(next(&mut q), Some(3), "in arrival order once there is room");
