@@ -320,6 +320,10 @@ fn cli_exec_prints_and_exits_like_the_plugin() {
     let (code, stdout_plugin, stderr) = run(&["--no-native"]);
     assert_eq!((code, stdout_plugin.as_str()), (Some(2), stdout.as_str()), "{stderr}");
     assert!(stderr.contains("ran the plugin (native runs are off"), "{stderr}");
+    // Many at once from one process, for benchmarks: the summary counts them.
+    let (code, stdout_many, stderr) = run(&["--repeat", "20", "--parallel", "8"]);
+    assert_eq!((code, stdout_many.as_str()), (Some(2), stdout.as_str()), "{stderr}");
+    assert!(stderr.contains("20 checks in") && stderr.contains("20 native: OK 0, WARNING 0, CRITICAL 20"), "{stderr}");
     // The words after `--` are the argv as is.
     let out = Command::new(PROBE)
         .args(["exec", "--", &plugin("check_tcp"), "-H", "127.0.0.1", "-p", &closed.to_string()])

@@ -1,7 +1,8 @@
 //! `bergamot-probe exec`: runs one `nagios` command line as the daemon does — natively
 //! when the library recognises it (check_ping, check_icmp, check_nrpe, check_snmp with
 //! one OID, check_tcp), else as the real plugin — then prints the output and exits
-//! with the plugin's status code. With `-v` it says on standard error how it ran.
+//! with the plugin's status code. With `-v` it says on standard error how it ran;
+//! `--repeat`/`--parallel` run it many times from one process (benchmarks).
 //! The work is `bergamot_netprobes::accel`; this file reads flags and prints.
 
 use std::process::ExitCode;
@@ -32,6 +33,16 @@ pub struct Args {
     /// default from BERGAMOT_IO.
     #[arg(long = "io", value_name = "BACKEND", default_value = "auto")]
     io: IoChoice,
+    /// Run the command this many times (benchmarks): the first result is printed,
+    /// a summary goes to standard error, the exit code is the highest of all.
+    #[arg(long = "repeat", value_name = "N", default_value_t = 1)]
+    repeat: usize,
+    /// With --repeat: checks at once (the executor runs as many plugins at once).
+    #[arg(long = "parallel", value_name = "N", default_value_t = 1)]
+    parallel: usize,
+    /// Native checks at once to one address and port.
+    #[arg(long = "per-destination", value_name = "N", default_value_t = AccelLimits::default().per_destination)]
+    per_destination: usize,
     /// The command: one argument holding the whole line, or the program and its
     /// arguments (after `--`).
     #[arg(required = true, num_args = 1.., allow_hyphen_values = true, trailing_var_arg = true)]
@@ -51,17 +62,22 @@ pub fn run(args: Args) -> ExitCode {
         config.timeout = Duration::from_secs_f64(t);
         opts.timeout = Some(config.timeout);
     }
+    let (repeat, parallel) = (args.repeat.max(1), args.parallel.clamp(1, 1 << 16));
+    config.max_concurrent = parallel;
     let executor = Executor::new(config);
-    // One check: runners of a few slots are plenty.
-    let accel = Accelerator::new(args.io, AccelLimits { connections: 4, snmp_in_flight: 4, per_destination: 4 });
-    let done = smol::block_on(async {
-        match args.command.as_slice() {
-            [line] => accel.run_command_line(line, &opts, &executor).await,
-            argv => accel.run_argv(argv, &opts, &executor).await,
-        }
-    });
+    // Runners sized for the checks at once: no more memory than they need.
+    let limits =
+        AccelLimits { connections: parallel, snmp_in_flight: parallel, per_destination: args.per_destination.max(1) };
+    let accel = Accelerator::new(args.io, limits);
+    let started = std::time::Instant::now();
+    let results = smol::block_on(run_all(&accel, &args.command, &opts, &executor, repeat, parallel));
+    let wall = started.elapsed();
+    let Some(done) = results.first() else { return ExitCode::from(UNKNOWN) };
     if args.verbose {
-        report(&done);
+        report(done);
+    }
+    if repeat > 1 {
+        summary(&results, wall);
     }
     // A native run has the plugin's exact text; for a plugin run the executor kept
     // only the parsed output, so it is rendered back (perfdata in canonical form).
@@ -69,7 +85,54 @@ pub fn run(args: Args) -> ExitCode {
         Some(text) => print!("{text}"),
         None => print!("{}", render_output(&done.result.output)),
     }
-    ExitCode::from(exit_code(&done))
+    ExitCode::from(results.iter().map(exit_code).max().unwrap_or(UNKNOWN))
+}
+
+/// Runs the command `repeat` times, `parallel` at once; results in start order.
+async fn run_all(
+    accel: &Accelerator,
+    command: &[String],
+    opts: &AccelOptions,
+    executor: &Executor,
+    repeat: usize,
+    parallel: usize,
+) -> Vec<AccelResult> {
+    let slots = smol::lock::Semaphore::new(parallel);
+    let one = || async {
+        let _slot = slots.acquire().await;
+        match command {
+            [line] => accel.run_command_line(line, opts, executor).await,
+            argv => accel.run_argv(argv, opts, executor).await,
+        }
+    };
+    let local = smol::LocalExecutor::new();
+    let tasks: Vec<_> = (0..repeat).map(|_| local.spawn(one())).collect();
+    local
+        .run(async {
+            let mut results = Vec::with_capacity(repeat);
+            for task in tasks {
+                results.push(task.await);
+            }
+            results
+        })
+        .await
+}
+
+fn summary(results: &[AccelResult], wall: Duration) {
+    let count = |s: PluginStatus| results.iter().filter(|r| r.result.status == s).count();
+    let native = results.iter().filter(|r| r.native).count();
+    let secs = wall.as_secs_f64();
+    eprintln!(
+        "bergamot-probe exec: {} checks in {secs:.3} s ({:.0}/s), {native} native: OK {}, WARNING {}, CRITICAL {}, \
+         UNKNOWN {}, other {}",
+        results.len(),
+        results.len() as f64 / secs.max(1e-9),
+        count(PluginStatus::Ok),
+        count(PluginStatus::Warning),
+        count(PluginStatus::Critical),
+        count(PluginStatus::Unknown),
+        count(PluginStatus::Error) + count(PluginStatus::Timeout),
+    );
 }
 
 fn report(done: &AccelResult) {
