@@ -8,8 +8,8 @@
 //!
 //! A session is made when its job gets a slot (not when it is queued), so queueing
 //! does not eat into the check's own timeout, as waiting for an executor slot does
-//! not for a plugin. A caller that stops waiting leaves its check to finish on its
-//! own deadline. Sockets are opened by the engine's task: they live in the network
+//! not for a plugin. A check whose caller stopped waiting (its overall timeout) is
+//! dropped if it has not started, else left to end on its own deadline. Sockets are opened by the engine's task: they live in the network
 //! namespace of smol's executor threads, not of the caller's thread.
 
 use std::collections::{HashMap, VecDeque};
@@ -233,6 +233,11 @@ async fn serve_streams(
     loop {
         while driver.get_ref().room() > 0 {
             let Some(job) = queue.start_next(|j: &StreamJob| j.to) else { break };
+            // Nobody waits for it any more (the check timed out in the queue).
+            if job.done.is_closed() {
+                queue.finished(job.to);
+                continue;
+            }
             let session = match (job.make)(clock.now()) {
                 Ok(s) => s,
                 Err(e) => {
@@ -346,6 +351,10 @@ async fn serve_snmp(
         while driver.get_ref().session().in_flight() < in_flight {
             let Some(job) = queue.start_next(|j: &SnmpJob| j.target.addr) else { break };
             let (to, manager) = (job.target.addr, driver.get_mut().session_mut());
+            if job.done.is_closed() {
+                queue.finished(to);
+                continue;
+            }
             match manager.start(clock.now(), job.target, job.request) {
                 Ok(id) => {
                     waiting.insert(id, (to, job.done));
