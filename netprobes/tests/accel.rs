@@ -633,3 +633,45 @@ fn check_snmp_native_matches_the_plugin() {
     assert!(!r.native && matches!(r.fallback, Some(Fallback::Declined(_))), "{r:?}");
     assert_eq!(r.result.status, PluginStatus::Warning, "{r:?}");
 }
+
+/// Hundreds of checks at once through one accelerator per backend: all native, all
+/// answered, on the backend asked for.
+#[test]
+fn many_checks_at_once_share_the_runners() {
+    use bergamot_netprobes::accel::{AccelLimits, Accelerator};
+    use bergamot_netprobes::driver::{Backend, IoChoice};
+    let dir = Scratch::new("many");
+    let (_snmpd, snmp_port) = start_snmpd(&dir);
+    let greeter = Greeter::start(b"SSH-2.0-many\r\n");
+    let ex = executor();
+    let tcp = format!("{} -H 127.0.0.1 -p {} -e SSH", plugin("check_tcp"), greeter.port);
+    let snmp = format!("{} -H 127.0.0.1 -p {snmp_port} -P 2c -o 1.3.6.1.2.1.1.5.0", plugin("check_snmp"));
+    for (io, backend) in [(IoChoice::IoUring, Backend::IoUring), (IoChoice::Epoll, Backend::Epoll)] {
+        // Fewer slots than checks: the rest wait their turn.
+        let accel = Accelerator::new(io, AccelLimits { connections: 64, snmp_in_flight: 64, per_destination: 8 });
+        let opts = AccelOptions::default();
+        let local = smol::LocalExecutor::new();
+        let tasks: Vec<_> = (0..600)
+            .map(|i| local.spawn(accel.run_command_line(if i % 2 == 0 { &tcp } else { &snmp }, &opts, &ex)))
+            .collect();
+        let results = smol::block_on(local.run(async {
+            let mut all = Vec::new();
+            for t in tasks {
+                all.push(t.await);
+            }
+            all
+        }));
+        for r in &results {
+            assert!(r.native && r.backend == Some(backend), "{r:?}");
+            assert_eq!(r.result.status, PluginStatus::Ok, "{r:?}");
+        }
+        let (first_tcp, first_snmp) = (&results[0].result.output.summary, &results[1].result.output.summary);
+        assert!(first_tcp.starts_with("TCP OK - ") && first_tcp.ends_with("[SSH-2.0-many]"), "{first_tcp}");
+        assert_eq!(*first_snmp, format!("SNMP OK - \"{}\"", hostname()));
+    }
+}
+
+/// The kernel's host name, which snmpd reports as sysName.
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap().trim().to_owned()
+}
