@@ -7,8 +7,9 @@
 
 pub mod nrpe;
 pub mod ping;
-pub mod tls;
+pub mod snmp;
 pub mod tcp;
+pub mod tls;
 
 use std::net::SocketAddr;
 
@@ -57,4 +58,3 @@ pub trait StreamSession {
     fn poll_event(&mut self) -> Option<Self::Event>;
     fn state(&self) -> StreamState;
 }
-pub mod snmp;
