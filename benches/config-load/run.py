@@ -19,10 +19,8 @@ else in that file is touched. Raw runs go to benches/out/config-load.json.
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
 import os
-import platform
 import shutil
 import statistics
 import subprocess
@@ -31,46 +29,33 @@ import tempfile
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+import benchlib  # noqa: E402  (benches/benchlib.py: helpers shared by the benchmarks)
+from benchlib import REPO, log, machine  # noqa: E402
+
+NAME = "config-load"  # this benchmark's section of benches/README.md
 HERE = Path(__file__).resolve().parent
-REPO = HERE.parent.parent
 sys.path.insert(0, str(HERE))
 import gen_estate  # noqa: E402
 
-BEGIN = "<!-- config-load:begin -->"
-END = "<!-- config-load:end -->"
-README_INTRO = """# Benchmarks
-
-Benchmarks: each runs ours and the peer side by side, on the same input, in the same
-run, on the same machine, and reports both plus the ratios. Generated inputs go to a
-temp dir or `benches/out/` (gitignored), never into git.
-
-How to run: each benchmark has a directory with a `run.py` (Python 3.11, standard
-library only) that installs the peer if needed, builds ours in release, measures, and
-rewrites only its own section of this file:
-
-- `benches/config-load/run.py`: configuration load + resolve + validate against
-  Icinga 2 (`icinga2 daemon -C`).
-
-"""
-GOAL_SPEED = 20.0   # Icinga wall / Bergamot wall must be at least this
-GOAL_MEMORY = 0.25  # Bergamot RSS / Icinga RSS must be at most this
-
-
-def log(msg: str) -> None:
-    print(msg, flush=True)
-
 
 def die(msg: str, code: int = 2) -> None:
-    print(f"\nconfig-load: {msg}", file=sys.stderr, flush=True)
-    sys.exit(code)
+    benchlib.die("config-load", msg, code)
 
 
 def tail(path: Path, lines: int = 25) -> str:
-    try:
-        data = path.read_text(errors="replace").splitlines()
-    except OSError:
-        return "(no output)"
-    return "\n".join(data[-lines:]) or "(empty)"
+    return benchlib.tail(path, lines)
+
+
+def build_bergamot() -> Path:
+    return benchlib.build_release("bergamot-daemon", "bergamot-cli", "config-load", "pass --bergamot PATH to use an existing binary, or --icinga-only to measure Icinga alone")
+
+
+def write_section(path: Path, section: str) -> None:
+    benchlib.write_section(path, NAME, section)
+
+GOAL_SPEED = 20.0   # Icinga wall / Bergamot wall must be at least this
+GOAL_MEMORY = 0.25  # Bergamot RSS / Icinga RSS must be at most this
 
 
 # --------------------------------------------------------------------------- measuring
@@ -156,20 +141,6 @@ def icinga_cmd(icinga: str, conf: Path, scratch: Path) -> list[str]:
 
 # --------------------------------------------------------------------------- Bergamot
 
-def build_bergamot() -> Path:
-    cmd = ["cargo", "build", "--release", "-p", "bergamot-daemon", "--bin", "bergamot-cli"]
-    log(f"building: {' '.join(cmd)}  (in {REPO})")
-    if subprocess.run(cmd, cwd=REPO).returncode != 0:
-        die("cargo build of bergamot-cli failed (see above); pass --bergamot PATH to use "
-            "an existing binary, or --icinga-only to measure Icinga alone")
-    target = Path(os.environ.get("CARGO_TARGET_DIR", REPO / "target"))
-    if not target.is_absolute():
-        target = REPO / target
-    exe = target / "release" / "bergamot-cli"
-    if not exe.exists():
-        die(f"build succeeded but {exe} does not exist")
-    return exe
-
 
 def bergamot_cmd(exe: Path, args_template: str, confdir: Path) -> list[str]:
     return [str(exe)] + [a.replace("{dir}", str(confdir)) for a in args_template.split()]
@@ -211,29 +182,6 @@ def fmt_mib(kib):
 
 def fmt_x(v, digits=1):
     return "n/a" if v is None else f"{v:.{digits}f}×"
-
-
-def machine() -> dict:
-    cpu = "?"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    mem = "?"
-    try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemTotal"):
-                mem = f"{int(line.split()[1]) / 1024 / 1024:.1f} GiB"
-    except OSError:
-        pass
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO,
-                            capture_output=True, text=True).stdout.strip() or "?"
-    return {"nproc": os.cpu_count(), "kernel": platform.release(), "cpu": cpu, "mem": mem,
-            "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-            "commit": commit}
 
 
 def render(results: list[dict], m: dict, meta: dict) -> str:
@@ -308,24 +256,6 @@ def render(results: list[dict], m: dict, meta: dict) -> str:
     L.append("")
     L.append(f"Reproduce: `{meta['command']}`")
     return "\n".join(L) + "\n"
-
-
-def write_section(path: Path, section: str) -> None:
-    block = f"{BEGIN}\n{section}{END}\n"
-    if path.exists():
-        text = path.read_text()
-    else:
-        text = README_INTRO
-    if BEGIN in text and END in text and text.index(BEGIN) < text.index(END):
-        pre, rest = text.split(BEGIN, 1)
-        post = rest.split(END, 1)[1]
-        text = pre + block.rstrip("\n") + post
-        if not text.endswith("\n"):
-            text += "\n"
-    else:
-        text = text.rstrip("\n") + "\n\n" + block
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
 
 
 # --------------------------------------------------------------------------- main
@@ -471,7 +401,7 @@ def main(argv=None) -> None:
     raw.write_text(json.dumps({"machine": m, "meta": meta, "results": results}, indent=2))
     if not args.no_write:
         write_section(Path(args.out), section)
-        log(f"wrote {args.out} (section {BEGIN} … {END}); raw runs in {raw}")
+        log(f"wrote {args.out} (section <!-- {NAME}:begin --> … <!-- {NAME}:end -->); raw runs in {raw}")
     if bergamot_missing and not args.icinga_only:
         sys.exit(2)
 

@@ -35,10 +35,8 @@ go to benches/out/driver.json.
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
 import os
-import platform
 import shutil
 import socket
 import statistics
@@ -47,24 +45,34 @@ import sys
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+import benchlib  # noqa: E402  (benches/benchlib.py: helpers shared by the benchmarks)
+from benchlib import REPO, log, machine, vm_hwm_kib  # noqa: E402
+
+NAME = "driver"  # this benchmark's section of benches/README.md
 HERE = Path(__file__).resolve().parent
-REPO = HERE.parent.parent
-TESTDATA = REPO / "netprobes" / "testdata" / "tcp"
-
-BEGIN = "<!-- driver:begin -->"
-END = "<!-- driver:end -->"
-CHECK_TCP = "/usr/lib/nagios/plugins/check_tcp"
-GOAL_CPU = 20.0  # check_tcp CPU per check (one after another) / ours (P at once) at least this
-BANNER = "220 bench ESMTP\\r\\n"
-
-
-def log(msg: str) -> None:
-    print(msg, flush=True)
 
 
 def die(msg: str, code: int = 2) -> None:
-    print(f"\ndriver bench: {msg}", file=sys.stderr, flush=True)
-    sys.exit(code)
+    benchlib.die("driver bench", msg, code)
+
+
+def free_port() -> int:
+    return benchlib.free_port()
+
+
+def build_probe() -> Path:
+    return benchlib.build_release("bergamot-netprobes", "bergamot-probe", "driver bench", "pass --probe PATH to use an existing binary")
+
+
+def write_section(path: Path, section: str) -> None:
+    benchlib.write_section(path, NAME, section)
+
+TESTDATA = REPO / "netprobes" / "testdata" / "tcp"
+
+CHECK_TCP = "/usr/lib/nagios/plugins/check_tcp"
+GOAL_CPU = 20.0  # check_tcp CPU per check (one after another) / ours (P at once) at least this
+BANNER = "220 bench ESMTP\\r\\n"
 
 
 # --------------------------------------------------------------------------- setup
@@ -88,12 +96,6 @@ def ensure_check_tcp() -> None:
 def check_tcp_version() -> str:
     out = subprocess.run([CHECK_TCP, "-V"], capture_output=True, text=True).stdout
     return out.strip().split("(")[-1].rstrip(")") if out else "?"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Server:
@@ -120,18 +122,6 @@ class Server:
             self.proc.wait(timeout=5)
         except subprocess.TimeoutExpired:
             pass
-
-
-def build_probe() -> Path:
-    cmd = ["cargo", "build", "--release", "-p", "bergamot-netprobes", "--bin", "bergamot-probe"]
-    log(f"building: {' '.join(cmd)}  (in {REPO})")
-    if subprocess.run(cmd, cwd=REPO).returncode != 0:
-        die("cargo build of bergamot-probe failed; pass --probe PATH to use an existing binary")
-    target = Path(os.environ.get("CARGO_TARGET_DIR", REPO / "target"))
-    exe = (target if target.is_absolute() else REPO / target) / "release" / "bergamot-probe"
-    if not exe.exists():
-        die(f"build succeeded but {exe} does not exist")
-    return exe
 
 
 # --------------------------------------------------------------------------- measuring
@@ -164,16 +154,6 @@ def run_forks(cmd: list[str], n: int, k: int) -> dict:
             first_bad = first_bad or f"exit {rc}: {out[:200]!r}"
     return {"wall_s": time.perf_counter() - t0, "cpu_s": cpu, "rss_kib": None, "failed": failed,
             "first_bad": first_bad, "load_before": load_before}
-
-
-def vm_hwm_kib(pid: int) -> int | None:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1])
-    except (OSError, ValueError, IndexError):
-        pass
-    return None
 
 
 def run_one(cmd: list[str], n: int) -> dict:
@@ -226,21 +206,6 @@ def fmt_t(s: float | None) -> str:
 
 def fmt_mib(kib) -> str:
     return "–" if not kib else f"{kib / 1024:.1f} MiB"
-
-
-def machine() -> dict:
-    cpu = "?"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO,
-                            capture_output=True, text=True).stdout.strip() or "?"
-    return {"nproc": os.cpu_count(), "kernel": platform.release(), "cpu": cpu,
-            "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "commit": commit}
 
 
 def render(rows: list[dict], m: dict, meta: dict) -> str:
@@ -302,20 +267,6 @@ def render(rows: list[dict], m: dict, meta: dict) -> str:
     L.append(f"Reproduce: `{meta['command']}` (builds bergamot-probe in release"
              + (f"; this run used `--probe {meta['probe']}`)" if meta.get("probe") else ")"))
     return "\n".join(L) + "\n"
-
-
-def write_section(path: Path, section: str) -> None:
-    block = f"{BEGIN}\n{section}{END}\n"
-    text = path.read_text() if path.exists() else "# Benchmarks\n"
-    if BEGIN in text and END in text and text.index(BEGIN) < text.index(END):
-        pre, rest = text.split(BEGIN, 1)
-        post = rest.split(END, 1)[1]
-        text = pre + block.rstrip("\n") + post
-        if not text.endswith("\n"):
-            text += "\n"
-    else:
-        text = text.rstrip("\n") + "\n\n" + block
-    path.write_text(text)
 
 
 # --------------------------------------------------------------------------- main

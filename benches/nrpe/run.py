@@ -27,12 +27,9 @@ that file is touched. Raw runs go to benches/out/nrpe.json.
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
 import os
-import platform
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -40,25 +37,35 @@ import tempfile
 import time
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-REPO = HERE.parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+import benchlib  # noqa: E402  (benches/benchlib.py: helpers shared by the benchmarks)
+from benchlib import REPO, log, machine, vm_hwm_kib  # noqa: E402
 
-BEGIN = "<!-- nrpe:begin -->"
-END = "<!-- nrpe:end -->"
+NAME = "nrpe"  # this benchmark's section of benches/README.md
+HERE = Path(__file__).resolve().parent
+
+
+def die(msg: str, code: int = 2) -> None:
+    benchlib.die("nrpe bench", msg, code)
+
+
+def free_port() -> int:
+    return benchlib.free_port()
+
+
+def build_probe() -> Path:
+    return benchlib.build_release("bergamot-netprobes", "bergamot-probe", "nrpe bench", "pass --probe PATH to use an existing binary")
+
+
+def write_section(path: Path, section: str) -> None:
+    benchlib.write_section(path, NAME, section)
+
+
 NRPE = "/usr/sbin/nrpe"
 CHECK_NRPE = "/usr/lib/nagios/plugins/check_nrpe"
 GOAL_CPU = 20.0   # check_nrpe client CPU per check / ours must be at least this
 GOAL_WALL = 5.0   # check_nrpe wall per check / ours must be at least this
 EXPECTED = b"OK - bench\n"
-
-
-def log(msg: str) -> None:
-    print(msg, flush=True)
-
-
-def die(msg: str, code: int = 2) -> None:
-    print(f"\nnrpe bench: {msg}", file=sys.stderr, flush=True)
-    sys.exit(code)
 
 
 # --------------------------------------------------------------------------- peers
@@ -84,12 +91,6 @@ def nrpe_version() -> str:
         if line.startswith("Version:"):
             return line.split(":", 1)[1].strip()
     return "?"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Server:
@@ -127,19 +128,6 @@ class Server:
 
 
 # --------------------------------------------------------------------------- ours
-
-def build_probe() -> Path:
-    cmd = ["cargo", "build", "--release", "-p", "bergamot-netprobes", "--bin", "bergamot-probe"]
-    log(f"building: {' '.join(cmd)}  (in {REPO})")
-    if subprocess.run(cmd, cwd=REPO).returncode != 0:
-        die("cargo build of bergamot-probe failed (see above); pass --probe PATH to use an existing binary")
-    target = Path(os.environ.get("CARGO_TARGET_DIR", REPO / "target"))
-    if not target.is_absolute():
-        target = REPO / target
-    exe = target / "release" / "bergamot-probe"
-    if not exe.exists():
-        die(f"build succeeded but {exe} does not exist")
-    return exe
 
 
 # --------------------------------------------------------------------------- measuring
@@ -184,16 +172,6 @@ def run_forks(cmd: list[str], n: int, k: int) -> dict:
     # ru_maxrss would be this Python process's (see run_one).
     return {"wall_s": wall, "cpu_s": cpu, "rss_kib": None, "failed": failed, "first_bad": first_bad,
             "load_before": load_before}
-
-
-def vm_hwm_kib(pid: int) -> int | None:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1])
-    except (OSError, ValueError, IndexError):
-        pass
-    return None
 
 
 def run_one(cmd: list[str], n: int) -> dict:
@@ -251,21 +229,6 @@ def fmt_mib(kib) -> str:
 
 def fmt_x(v) -> str:
     return "n/a" if v is None else f"{v:.1f}×"
-
-
-def machine() -> dict:
-    cpu = "?"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO,
-                            capture_output=True, text=True).stdout.strip() or "?"
-    return {"nproc": os.cpu_count(), "kernel": platform.release(), "cpu": cpu,
-            "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "commit": commit}
 
 
 ROWS = [
@@ -338,21 +301,6 @@ def render(results: dict, m: dict, meta: dict) -> str:
     L.append("")
     L.append(f"Reproduce: `{meta['command']}`")
     return "\n".join(L) + "\n"
-
-
-def write_section(path: Path, section: str) -> None:
-    block = f"{BEGIN}\n{section}{END}\n"
-    text = path.read_text() if path.exists() else "# Benchmarks\n"
-    if BEGIN in text and END in text and text.index(BEGIN) < text.index(END):
-        pre, rest = text.split(BEGIN, 1)
-        post = rest.split(END, 1)[1]
-        text = pre + block.rstrip("\n") + post
-        if not text.endswith("\n"):
-            text += "\n"
-    else:
-        text = text.rstrip("\n") + "\n\n" + block
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
 
 
 # --------------------------------------------------------------------------- main
@@ -441,7 +389,7 @@ def main(argv=None) -> None:
     raw.write_text(json.dumps({"machine": m, "meta": meta, "results": results}, indent=2))
     if not args.no_write:
         write_section(Path(args.out), section)
-        log(f"wrote {args.out} (section {BEGIN} … {END}); raw runs in {raw}")
+        log(f"wrote {args.out} (section <!-- {NAME}:begin --> … <!-- {NAME}:end -->); raw runs in {raw}")
 
 
 if __name__ == "__main__":

@@ -22,10 +22,8 @@ that file is touched. Raw runs go to benches/out/ping.json.
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
 import os
-import platform
 import shutil
 import statistics
 import subprocess
@@ -34,48 +32,31 @@ import tempfile
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+import benchlib  # noqa: E402  (benches/benchlib.py: helpers shared by the benchmarks)
+from benchlib import REPO, log, machine, vm_hwm_kib  # noqa: E402
+
+NAME = "ping"  # this benchmark's section of benches/README.md
 HERE = Path(__file__).resolve().parent
-REPO = HERE.parent.parent
-
-BEGIN = "<!-- ping:begin -->"
-END = "<!-- ping:end -->"
-README_INTRO = """# Benchmarks
-
-Benchmarks: each runs ours and the peer side by side, on the same input, in the same
-run, on the same machine, and reports both plus the ratios.
-
-"""
-
-
-def log(msg: str) -> None:
-    print(msg, flush=True)
 
 
 def die(msg: str, code: int = 2) -> None:
-    print(f"\nping: {msg}", file=sys.stderr, flush=True)
-    sys.exit(code)
+    benchlib.die("ping", msg, code)
 
 
 def tail(path: Path, lines: int = 15) -> str:
-    try:
-        data = path.read_text(errors="replace").splitlines()
-    except OSError:
-        return "(no output)"
-    return "\n".join(data[-lines:]) or "(empty)"
+    return benchlib.tail(path, lines)
+
+
+def build_probe() -> Path:
+    return benchlib.build_release("bergamot-netprobes", "bergamot-probe", "ping", "pass --probe PATH to use an existing binary")
+
+
+def write_section(path: Path, section: str) -> None:
+    benchlib.write_section(path, NAME, section)
 
 
 # --------------------------------------------------------------------------- measuring
-
-def vm_hwm_kib(pid: int) -> int | None:
-    """The process's peak resident set so far (VmHWM), None once it has exited."""
-    try:
-        with open(f"/proc/{pid}/status", "rb") as f:
-            for line in f:
-                if line.startswith(b"VmHWM:"):
-                    return int(line.split()[1])
-    except (OSError, ValueError, IndexError):
-        pass
-    return None
 
 
 def measure(cmd: list[str], env: dict, logdir: Path, tag: str) -> dict:
@@ -168,20 +149,6 @@ def fping_version(fping: str) -> str:
         return "?"
 
 
-def build_probe() -> Path:
-    cmd = ["cargo", "build", "--release", "-p", "bergamot-netprobes", "--bin", "bergamot-probe"]
-    log(f"building: {' '.join(cmd)}  (in {REPO})")
-    if subprocess.run(cmd, cwd=REPO).returncode != 0:
-        die("cargo build of bergamot-probe failed (see above); pass --probe PATH to use an existing binary")
-    target = Path(os.environ.get("CARGO_TARGET_DIR", REPO / "target"))
-    if not target.is_absolute():
-        target = REPO / target
-    exe = target / "release" / "bergamot-probe"
-    if not exe.exists():
-        die(f"build succeeded but {exe} does not exist")
-    return exe
-
-
 def write_targets(path: Path, n: int) -> None:
     """127.0.x.y with y in 1..250: n distinct loopback addresses."""
     if n > 250 * 256:
@@ -197,21 +164,6 @@ def fmt_s(s):
 
 def fmt_mib(kib):
     return "n/a" if kib is None else f"{kib / 1024:.1f} MiB"
-
-
-def machine() -> dict:
-    cpu = "?"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO,
-                            capture_output=True, text=True).stdout.strip() or "?"
-    return {"nproc": os.cpu_count(), "kernel": platform.release(), "cpu": cpu,
-            "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "commit": commit}
 
 
 SIDES = [
@@ -275,21 +227,6 @@ def render(med: dict, runs: dict, m: dict, meta: dict) -> str:
                  f"(fping/ours: wall {wall:.2f}×, CPU {cpu:.2f}×).\n")
     L.append(f"Reproduce: `{meta['command']}`")
     return "\n".join(L) + "\n"
-
-
-def write_section(path: Path, section: str) -> None:
-    block = f"{BEGIN}\n{section}{END}\n"
-    text = path.read_text() if path.exists() else README_INTRO
-    if BEGIN in text and END in text and text.index(BEGIN) < text.index(END):
-        pre, rest = text.split(BEGIN, 1)
-        post = rest.split(END, 1)[1]
-        text = pre + block.rstrip("\n") + post
-        if not text.endswith("\n"):
-            text += "\n"
-    else:
-        text = text.rstrip("\n") + "\n\n" + block
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
 
 
 # --------------------------------------------------------------------------- main
@@ -372,7 +309,7 @@ def main(argv=None) -> None:
     raw.write_text(json.dumps({"machine": m, "meta": meta, "medians": med, "runs": runs}, indent=2))
     if not args.no_write:
         write_section(Path(args.out), section)
-        log(f"wrote {args.out} (section {BEGIN} … {END}); raw runs in {raw}")
+        log(f"wrote {args.out} (section <!-- {NAME}:begin --> … <!-- {NAME}:end -->); raw runs in {raw}")
 
 
 if __name__ == "__main__":

@@ -24,10 +24,8 @@ touched. Raw runs go to benches/out/snmp.json.
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
 import os
-import platform
 import shlex
 import shutil
 import socket
@@ -38,38 +36,37 @@ import tempfile
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+import benchlib  # noqa: E402  (benches/benchlib.py: helpers shared by the benchmarks)
+from benchlib import REPO, log, machine  # noqa: E402
+
+NAME = "snmp"  # this benchmark's section of benches/README.md
 HERE = Path(__file__).resolve().parent
-REPO = HERE.parent.parent
-BEGIN = "<!-- snmp:begin -->"
-END = "<!-- snmp:end -->"
-README_INTRO = """# Benchmarks
 
-Benchmarks: each runs ours and the peer side by side, on the same input, in the same
-run, on the same machine, and reports both plus the ratios. Generated inputs go to a
-temp dir or `benches/out/` (gitignored), never into git.
 
-"""
+def die(msg: str, code: int = 2) -> None:
+    benchlib.die("snmp", msg, code)
+
+
+def tail(path: Path, lines: int = 25) -> str:
+    return benchlib.tail(path, lines)
+
+
+def free_port() -> int:
+    return benchlib.free_port(socket.SOCK_DGRAM)
+
+
+def build_probe() -> Path:
+    return benchlib.build_release("bergamot-netprobes", "bergamot-probe", "snmp", "pass --probe PATH to use an existing binary")
+
+
+def write_section(path: Path, section: str) -> None:
+    benchlib.write_section(path, NAME, section)
+
 GOAL_CPU = 50.0  # net-snmp CPU / Bergamot CPU must be at least this
 SYS_DESCR = "1.3.6.1.2.1.1.1.0"
 AUTH_PW, PRIV_PW = "authpass123", "privpass123"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
-
-
-def log(msg: str) -> None:
-    print(msg, flush=True)
-
-
-def die(msg: str, code: int = 2) -> None:
-    print(f"\nsnmp: {msg}", file=sys.stderr, flush=True)
-    sys.exit(code)
-
-
-def tail(path: Path, lines: int = 25) -> str:
-    try:
-        data = path.read_text(errors="replace").splitlines()
-    except OSError:
-        return "(no output)"
-    return "\n".join(data[-lines:]) or "(empty)"
 
 
 # --------------------------------------------------------------------------- measuring
@@ -113,12 +110,6 @@ def ensure_net_snmp() -> None:
             die("apt-get install snmpd snmp failed")
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 class Agent:
     def __init__(self, work: Path):
         self.port = free_port()
@@ -156,20 +147,6 @@ V3_ARGS = ["-v3", "-l", "authPriv", "-u", "bergamot", "-a", "SHA", "-A", AUTH_PW
 
 def workload_args(kind: str, community: str = "public") -> list[str]:
     return ["-v2c", "-c", community] if kind == "v2c" else list(V3_ARGS)
-
-
-def build_probe() -> Path:
-    cmd = ["cargo", "build", "--release", "-p", "bergamot-netprobes", "--bin", "bergamot-probe"]
-    log(f"building: {' '.join(cmd)}  (in {REPO})")
-    if subprocess.run(cmd, cwd=REPO).returncode != 0:
-        die("cargo build of bergamot-probe failed (see above); pass --probe PATH to use an existing binary")
-    target = Path(os.environ.get("CARGO_TARGET_DIR", REPO / "target"))
-    if not target.is_absolute():
-        target = REPO / target
-    exe = target / "release" / "bergamot-probe"
-    if not exe.exists():
-        die(f"build succeeded but {exe} does not exist")
-    return exe
 
 
 def run_ours(exe: Path, agent: Agent, kind: str, n: int, concurrency: int, logdir: Path, tag: str,
@@ -229,22 +206,6 @@ def fmt_mib(kib) -> str:
     return "n/a" if kib is None else f"{kib / 1024:.1f} MiB"
 
 
-def machine() -> dict:
-    cpu = "?"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO,
-                            capture_output=True, text=True).stdout.strip() or "?"
-    return {"nproc": os.cpu_count(), "kernel": platform.release(), "cpu": cpu,
-            "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "commit": commit,
-            "load": os.getloadavg()[0]}
-
-
 def render(rows: list[dict], m: dict, meta: dict) -> str:
     L = ["## SNMP GET: Bergamot vs net-snmp snmpget\n"]
     L.append(f"GETs of sysDescr (`{SYS_DESCR}`) to a local snmpd ({meta['snmpd']}) on loopback. Bergamot: "
@@ -290,21 +251,6 @@ def render(rows: list[dict], m: dict, meta: dict) -> str:
     L.append("")
     L.append(f"Reproduce: `{meta['command']}`")
     return "\n".join(L) + "\n"
-
-
-def write_section(path: Path, section: str) -> None:
-    block = f"{BEGIN}\n{section}{END}\n"
-    text = path.read_text() if path.exists() else README_INTRO
-    if BEGIN in text and END in text and text.index(BEGIN) < text.index(END):
-        pre, rest = text.split(BEGIN, 1)
-        post = rest.split(END, 1)[1]
-        text = pre + block.rstrip("\n") + post
-        if not text.endswith("\n"):
-            text += "\n"
-    else:
-        text = text.rstrip("\n") + "\n\n" + block
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
 
 
 # --------------------------------------------------------------------------- main
@@ -372,7 +318,7 @@ def main(argv=None) -> None:
     raw.write_text(json.dumps({"machine": m, "meta": meta, "results": rows}, indent=2))
     if not args.no_write:
         write_section(Path(args.out), section)
-        log(f"wrote {args.out} (section {BEGIN} … {END}); raw runs in {raw}")
+        log(f"wrote {args.out} (section <!-- {NAME}:begin --> … <!-- {NAME}:end -->); raw runs in {raw}")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,115 @@
+"""Shared helpers of the benchmark scripts (benches/*/run.py): logging, the machine
+description, peak memory of a child, building a release binary, and rewriting one
+script's own section of benches/README.md. Python 3.11 standard library only."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import platform
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+
+README_INTRO = """# Benchmarks
+
+Benchmarks: each runs ours and the peer side by side, on the same input, in the same
+run, on the same machine, and reports both plus the ratios. Generated inputs go to a
+temp dir or `benches/out/` (gitignored), never into git.
+"""
+
+
+def log(msg: str) -> None:
+    print(msg, flush=True)
+
+
+def die(who: str, msg: str, code: int = 2) -> None:
+    print(f"\n{who}: {msg}", file=sys.stderr, flush=True)
+    sys.exit(code)
+
+
+def tail(path: Path, lines: int = 25) -> str:
+    """The last lines of a log file, for error messages."""
+    try:
+        data = path.read_text(errors="replace").splitlines()
+    except OSError:
+        return "(no output)"
+    return "\n".join(data[-lines:]) or "(empty)"
+
+
+def free_port(kind: int = socket.SOCK_STREAM) -> int:
+    """A loopback port free right now (TCP by default, or `socket.SOCK_DGRAM`)."""
+    with socket.socket(socket.AF_INET, kind) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def vm_hwm_kib(pid: int) -> int | None:
+    """The process's peak resident set so far (VmHWM), None once it has exited.
+
+    Unlike ru_maxrss of a forked child, it does not count the forking Python."""
+    try:
+        with open(f"/proc/{pid}/status", "rb") as f:
+            for line in f:
+                if line.startswith(b"VmHWM:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def machine() -> dict:
+    """What the figures were measured on: CPUs, memory, kernel, date, commit, load."""
+    cpu = "?"
+    mem = "?"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal"):
+                mem = f"{int(line.split()[1]) / 1024 / 1024:.1f} GiB"
+    except (OSError, ValueError, IndexError):
+        pass
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO,
+                            capture_output=True, text=True).stdout.strip() or "?"
+    return {"nproc": os.cpu_count(), "kernel": platform.release(), "cpu": cpu, "mem": mem,
+            "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "commit": commit,
+            "load": os.getloadavg()[0]}
+
+
+def build_release(package: str, binary: str, who: str, hint: str) -> Path:
+    """`cargo build --release` of one binary; exits with `hint` if that fails."""
+    cmd = ["cargo", "build", "--release", "-p", package, "--bin", binary]
+    log(f"building: {' '.join(cmd)}  (in {REPO})")
+    if subprocess.run(cmd, cwd=REPO).returncode != 0:
+        die(who, f"cargo build of {binary} failed (see above); {hint}")
+    target = Path(os.environ.get("CARGO_TARGET_DIR", REPO / "target"))
+    if not target.is_absolute():
+        target = REPO / target
+    exe = target / "release" / binary
+    if not exe.exists():
+        die(who, f"build succeeded but {exe} does not exist")
+    return exe
+
+
+def write_section(path: Path, name: str, section: str) -> None:
+    """Replaces the text between `<!-- NAME:begin -->` and `<!-- NAME:end -->`
+    (appending the block if it is missing), leaving the other sections alone."""
+    begin, end = f"<!-- {name}:begin -->", f"<!-- {name}:end -->"
+    block = f"{begin}\n{section}{end}\n"
+    text = path.read_text() if path.exists() else README_INTRO
+    if begin in text and end in text and text.index(begin) < text.index(end):
+        pre, rest = text.split(begin, 1)
+        post = rest.split(end, 1)[1]
+        text = pre + block.rstrip("\n") + post
+        if not text.endswith("\n"):
+            text += "\n"
+    else:
+        text = text.rstrip("\n") + "\n\n" + block
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
