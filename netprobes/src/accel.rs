@@ -461,15 +461,6 @@ fn ping_threshold(t: &PingThreshold) -> Threshold {
 /// check_nrpe's state names, by exit code.
 const STATE_NAMES: [&str; 4] = ["OK", "WARNING", "CRITICAL", "UNKNOWN"];
 
-fn exit_code(status: PluginStatus) -> u8 {
-    match status {
-        PluginStatus::Ok => 0,
-        PluginStatus::Warning => 1,
-        PluginStatus::Critical | PluginStatus::Timeout => 2,
-        PluginStatus::Unknown | PluginStatus::Error => 3,
-    }
-}
-
 /// The OpenSSL context of anonymous-DH NRPE checks, built once: it also caches TLS
 /// sessions per server, so later checks resume.
 #[cfg(feature = "nrpe-adh")]
@@ -520,7 +511,7 @@ async fn nrpe(request: &NativeRequest, accel: &Accelerator) -> Result<(Printed, 
         max_buffer: DEFAULT_MAX_BUFFER_LEN,
         fallback_to_v2: *packets == NrpePackets::Auto,
     };
-    let state = exit_code(*timeout_status);
+    let state = timeout_status.exit_code();
     // At most two connections: v4, then v2 when the server hung up on v4.
     for _ in 0..2 {
         let tls = nrpe_tls(*tls, *adh, addr)?;

@@ -13,7 +13,6 @@ use std::net::{TcpListener, TcpStream, UdpSocket};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
-use std::sync::Once;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::Duration;
 
@@ -21,35 +20,11 @@ use bergamot_netprobes::accel::{AccelOptions, AccelResult, Fallback, render_outp
 use bergamot_netprobes::exec::{ExecConfig, Executor};
 use bergamot_netprobes::wire::plugin::PluginStatus;
 
+mod common;
+use common::ensure;
+
 const PLUGINS: &str = "/usr/lib/nagios/plugins";
 const PROBE: &str = env!("CARGO_BIN_EXE_bergamot-probe");
-
-/// Installs the Debian packages providing `files` if any is missing (apt-get update
-/// once if the first install fails).
-fn ensure(packages: &[&str], files: &[&str]) {
-    static UPDATE: Once = Once::new();
-    if files.iter().all(|f| Path::new(f).exists()) {
-        return;
-    }
-    let install = || {
-        Command::new("apt-get")
-            .args(["-o", "DPkg::Lock::Timeout=600", "install", "-y", "-q"])
-            .args(packages)
-            .env("DEBIAN_FRONTEND", "noninteractive")
-            .stdout(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success())
-    };
-    if !install() {
-        UPDATE.call_once(|| {
-            let _ = Command::new("apt-get").args(["-o", "DPkg::Lock::Timeout=600", "update", "-q"]).status();
-        });
-        assert!(install(), "apt-get install -y {packages:?} failed");
-    }
-    for f in files {
-        assert!(Path::new(f).exists(), "{f} missing after installing {packages:?}");
-    }
-}
 
 fn plugin(name: &str) -> String {
     format!("{PLUGINS}/{name}")

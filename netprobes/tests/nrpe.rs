@@ -14,7 +14,7 @@ use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
-use std::sync::{Arc, Mutex, Once};
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -26,36 +26,12 @@ use bergamot_netprobes::time::MonotonicClock;
 use bergamot_netprobes::wire::nrpe::{PacketType, Repr, Version, frame_len};
 use bergamot_netprobes::wire::plugin::PluginStatus;
 
+mod common;
+use common::ensure;
+
 const PROBE: &str = env!("CARGO_BIN_EXE_bergamot-probe");
 const NRPE: &str = "/usr/sbin/nrpe";
 const CHECK_NRPE: &str = "/usr/lib/nagios/plugins/check_nrpe";
-
-/// Installs the Debian packages providing `files` if any is missing (apt-get update
-/// once if the first install fails).
-fn ensure(packages: &[&str], files: &[&str]) {
-    static UPDATE: Once = Once::new();
-    if files.iter().all(|f| Path::new(f).exists()) {
-        return;
-    }
-    let install = || {
-        Command::new("apt-get")
-            .args(["-o", "DPkg::Lock::Timeout=600", "install", "-y", "-q"])
-            .args(packages)
-            .env("DEBIAN_FRONTEND", "noninteractive")
-            .stdout(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success())
-    };
-    if !install() {
-        UPDATE.call_once(|| {
-            let _ = Command::new("apt-get").args(["-o", "DPkg::Lock::Timeout=600", "update", "-q"]).status();
-        });
-        assert!(install(), "apt-get install -y {packages:?} failed");
-    }
-    for f in files {
-        assert!(Path::new(f).exists(), "{f} missing after installing {packages:?}");
-    }
-}
 
 fn peers() {
     ensure(

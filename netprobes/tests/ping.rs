@@ -7,9 +7,7 @@
 
 use std::io::Write;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
-use std::path::Path;
 use std::process::{Command, Output, Stdio};
-use std::sync::Once;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
@@ -20,35 +18,11 @@ use bergamot_netprobes::session::ping::{PingConfig, PingEvent, PingSession, Targ
 use bergamot_netprobes::time::MonotonicClock;
 use bergamot_netprobes::wire::icmp::Version;
 
+mod common;
+use common::ensure;
+
 const PROBE: &str = env!("CARGO_BIN_EXE_bergamot-probe");
 const CHECK_PING: &str = "/usr/lib/nagios/plugins/check_ping";
-
-/// Installs the Debian packages providing `files` if any is missing (apt-get update
-/// once if the first install fails).
-fn ensure(packages: &[&str], files: &[&str]) {
-    static UPDATE: Once = Once::new();
-    if files.iter().all(|f| Path::new(f).exists()) {
-        return;
-    }
-    let install = || {
-        Command::new("apt-get")
-            .args(["-o", "DPkg::Lock::Timeout=600", "install", "-y", "-q"])
-            .args(packages)
-            .env("DEBIAN_FRONTEND", "noninteractive")
-            .stdout(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success())
-    };
-    if !install() {
-        UPDATE.call_once(|| {
-            let _ = Command::new("apt-get").args(["-o", "DPkg::Lock::Timeout=600", "update", "-q"]).status();
-        });
-        assert!(install(), "apt-get install -y {packages:?} failed");
-    }
-    for f in files {
-        assert!(Path::new(f).exists(), "{f} missing after installing {packages:?}");
-    }
-}
 
 fn tools() {
     ensure(

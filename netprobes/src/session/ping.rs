@@ -595,24 +595,7 @@ impl DatagramSession for PingSession {
 }
 
 /// Plugin states, with their exit codes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Status {
-    Ok = 0,
-    Warning = 1,
-    Critical = 2,
-    Unknown = 3,
-}
-
-impl Status {
-    pub fn label(self) -> &'static str {
-        match self {
-            Status::Ok => "OK",
-            Status::Warning => "WARNING",
-            Status::Critical => "CRITICAL",
-            Status::Unknown => "UNKNOWN",
-        }
-    }
-}
+pub use crate::wire::plugin::ExitStatus as Status;
 
 /// One of check_ping's `<rta>,<pl>%` pairs.
 #[derive(Debug, Clone, Copy, PartialEq)]

@@ -202,12 +202,7 @@ pub struct TcpResult {
 impl TcpResult {
     /// The plugin exit code (0..=3).
     pub fn exit_code(&self) -> u8 {
-        match self.status {
-            PluginStatus::Ok => 0,
-            PluginStatus::Warning => 1,
-            PluginStatus::Critical | PluginStatus::Timeout => 2,
-            PluginStatus::Unknown | PluginStatus::Error => 3,
-        }
+        self.status.exit_code()
     }
 }
 

@@ -36,6 +36,17 @@ impl PluginStatus {
         }
     }
 
+    /// The exit code a check reports for this status: a timeout is CRITICAL and
+    /// any other failure UNKNOWN, as check_tcp and check_nrpe report them.
+    pub fn exit_code(self) -> u8 {
+        match self {
+            PluginStatus::Ok => 0,
+            PluginStatus::Warning => 1,
+            PluginStatus::Critical | PluginStatus::Timeout => 2,
+            PluginStatus::Unknown | PluginStatus::Error => 3,
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             PluginStatus::Ok => "OK",
@@ -45,6 +56,31 @@ impl PluginStatus {
             PluginStatus::Error => "ERROR",
             PluginStatus::Timeout => "TIMEOUT",
         }
+    }
+}
+
+/// The four states a check reports as its exit code (0..=3): what native checks
+/// produce, where [`PluginStatus`] adds what can happen to a process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum ExitStatus {
+    Ok = 0,
+    Warning = 1,
+    Critical = 2,
+    Unknown = 3,
+}
+
+impl ExitStatus {
+    pub fn label(self) -> &'static str {
+        match self {
+            ExitStatus::Ok => "OK",
+            ExitStatus::Warning => "WARNING",
+            ExitStatus::Critical => "CRITICAL",
+            ExitStatus::Unknown => "UNKNOWN",
+        }
+    }
+
+    pub fn exit_code(self) -> u8 {
+        self as u8
     }
 }
 

@@ -12,28 +12,7 @@ use super::{Failure, Outcome};
 use crate::wire::snmp::{Oid, Value, VarBind};
 
 /// Plugin states and their exit codes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Status {
-    Ok = 0,
-    Warning = 1,
-    Critical = 2,
-    Unknown = 3,
-}
-
-impl Status {
-    pub fn label(self) -> &'static str {
-        match self {
-            Status::Ok => "OK",
-            Status::Warning => "WARNING",
-            Status::Critical => "CRITICAL",
-            Status::Unknown => "UNKNOWN",
-        }
-    }
-
-    pub fn exit_code(self) -> u8 {
-        self as u8
-    }
-}
+pub use crate::wire::plugin::ExitStatus as Status;
 
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 #[error("invalid range `{text}`: {reason}")]
