@@ -9,18 +9,18 @@ pub mod bind;
 pub mod condition;
 pub mod diag;
 pub mod expr;
-pub mod span;
-pub mod status;
-pub mod timeperiod;
 pub mod interval;
 pub mod load;
+pub mod model;
 pub mod props;
 pub mod raw;
 pub mod resolve;
-pub mod model;
 pub mod show;
-pub mod view;
+pub mod span;
+pub mod status;
+pub mod timeperiod;
 pub mod validate;
+pub mod view;
 
 use std::path::Path;
 
@@ -53,11 +53,8 @@ pub fn build(loaded: Loaded, default_tz: TimeZone) -> Outcome {
     let mut sites = Vec::with_capacity(raw.sites.len());
     for (i, rs) in raw.sites.iter().enumerate() {
         let objects = resolve::resolve_site(&raw, i, &sources, &mut diags);
-        let time_zone = rs
-            .props
-            .text(Key::TimeZone)
-            .and_then(|z| TimeZone::get(z).ok())
-            .unwrap_or_else(|| default_tz.clone());
+        let time_zone =
+            rs.props.text(Key::TimeZone).and_then(|z| TimeZone::get(z).ok()).unwrap_or_else(|| default_tz.clone());
         let calendar = calendar(&objects, &time_zone, rs, &raw, &mut diags);
         let (checks, host_check, cluster_check, pools) = Site::index_checks(&objects);
         sites.push(Site {
@@ -88,20 +85,31 @@ fn calendar(
     diags: &mut Diagnostics,
 ) -> Calendar {
     let table = objects.table(Kind::TimePeriod);
-    let defs: Vec<PeriodDef> = table
-        .iter()
-        .map(|p| PeriodDef {
-            name: p.name.to_string(),
-            // Bad ranges are reported once by validation, where they are written.
-            ranges: p.props.items(Key::TimeRanges).iter().filter_map(|r| timeperiod::parse_range(&r.value).ok()).collect(),
-            excludes: p.props.items(Key::Excludes).iter().filter_map(|e| table.index_of(&e.value)).collect(),
-            time_zone: match p.props.get(Key::TimeZone).map(|z| &z.value) {
-                Some(Value::Text(z)) => TimeZone::get(z).ok(),
-                _ => None,
-            },
-        })
-        .collect();
-    match Calendar::new(defs.clone(), tz.clone()) {
+    // Built again (without exclusions) only when they form a cycle.
+    let defs = |with_excludes: bool| -> Vec<PeriodDef> {
+        table
+            .iter()
+            .map(|p| PeriodDef {
+                name: p.name.to_string(),
+                // Bad ranges are reported once by validation, where they are written.
+                ranges: p
+                    .props
+                    .items(Key::TimeRanges)
+                    .iter()
+                    .filter_map(|r| timeperiod::parse_range(&r.value).ok())
+                    .collect(),
+                excludes: match with_excludes {
+                    true => p.props.items(Key::Excludes).iter().filter_map(|e| table.index_of(&e.value)).collect(),
+                    false => Vec::new(),
+                },
+                time_zone: match p.props.get(Key::TimeZone).map(|z| &z.value) {
+                    Some(Value::Text(z)) => TimeZone::get(z).ok(),
+                    _ => None,
+                },
+            })
+            .collect()
+    };
+    match Calendar::new(defs(true), tz.clone()) {
         Ok(c) => c,
         Err(e) => {
             let first = e.path.first().and_then(|n| table.get(n));
@@ -113,8 +121,7 @@ fn calendar(
             }
             diags.push(d);
             // Keep a usable calendar: drop every exclusion.
-            let defs = defs.into_iter().map(|d| PeriodDef { excludes: Vec::new(), ..d }).collect();
-            Calendar::new(defs, tz.clone()).unwrap_or_else(|_| unreachable!("no exclusions, no cycles"))
+            Calendar::new(defs(false), tz.clone()).unwrap_or_else(|_| unreachable!("no exclusions, no cycles"))
         }
     }
 }
