@@ -7,6 +7,7 @@
 
 pub mod nrpe;
 pub mod ping;
+pub mod pinger;
 pub mod snmp;
 pub mod tcp;
 pub mod tls;

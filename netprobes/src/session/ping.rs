@@ -222,7 +222,9 @@ impl TargetStats {
         (self.received > 1).then(|| Duration::from_nanos(self.jitter_sum_ns / u64::from(self.received - 1)))
     }
 
-    fn record(&mut self, rtt_ns: u64) {
+    /// Counts a reply after `rtt_ns`; also `session::pinger`'s, so both compute
+    /// RTA, min, max and jitter the same way.
+    pub(crate) fn record(&mut self, rtt_ns: u64) {
         if self.received == 0 || rtt_ns < self.rtt_min_ns {
             self.rtt_min_ns = rtt_ns;
         }
