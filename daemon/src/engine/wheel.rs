@@ -227,11 +227,12 @@ impl<T> TimerWheel<T> {
             let ahead = occupied & (u64::MAX << current);
             // Filing keeps every slot at or after the current one; the wrap-around
             // branch is only a guard so that a broken invariant delays nothing forever.
-            let (base, slots) = if ahead != 0 { (base, ahead) } else { (base + (1 << span_bits), occupied) };
+            let (base, slots) =
+                if ahead != 0 { (base, ahead) } else { (base.saturating_add(1 << span_bits), occupied) };
             let slot = slots.trailing_zeros() as usize;
             return Some((base + ((slot as u64) << shift), Due::Slot { level, slot }));
         }
-        (self.overflow != NIL).then(|| (self.overflow_min >> WHEEL_BITS << WHEEL_BITS, Due::Overflow))
+        (self.overflow != NIL).then_some((self.overflow_min >> WHEEL_BITS << WHEEL_BITS, Due::Overflow))
     }
 
     /// Files a detached entry by its deadline relative to the current time.
