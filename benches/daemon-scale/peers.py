@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import secrets
-import shutil
 import socket
 import subprocess
 import time
@@ -211,9 +210,3 @@ class Responder:
                 return int(parts[2]), int(parts[4])
         return None
 
-
-def which_or_die(name: str) -> str:
-    p = shutil.which(name)
-    if not p:
-        die(f"{name} not found after installing the packages")
-    return p
