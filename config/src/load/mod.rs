@@ -21,23 +21,33 @@ pub struct Loaded {
 
 /// Reads every `*.xml` below `dir` (or the one file `dir` names).
 pub fn load_path(dir: &Path) -> Loaded {
+    load_paths(&[dir])
+}
+
+/// Reads every `*.xml` below each of `dirs` (or the file one names): the directories
+/// in the order given, the files of each in path order.
+pub fn load_paths(dirs: &[&Path]) -> Loaded {
     let mut loaded = Loaded::default();
     let mut files = Vec::new();
-    if dir.is_file() {
-        files.push(dir.to_path_buf());
-    } else if let Err(e) = collect_xml(dir, &mut files) {
-        loaded.diags.push(
-            Diagnostic::error(None, format!("cannot read configuration directory {}: {e}", dir.display()))
-                .hint("pass the directory that holds the site's *.xml files"),
-        );
-        return loaded;
-    }
-    files.sort();
-    if files.is_empty() {
-        loaded.diags.push(
-            Diagnostic::error(None, format!("no *.xml files under {}", dir.display()))
-                .hint("create a site with `bergamot-cli config new-site NAME DIR`"),
-        );
+    for dir in dirs {
+        let mut found = Vec::new();
+        if dir.is_file() {
+            found.push(dir.to_path_buf());
+        } else if let Err(e) = collect_xml(dir, &mut found) {
+            loaded.diags.push(
+                Diagnostic::error(None, format!("cannot read configuration directory {}: {e}", dir.display()))
+                    .hint("pass the directory that holds the site's *.xml files"),
+            );
+            continue;
+        }
+        found.sort();
+        if found.is_empty() {
+            loaded.diags.push(
+                Diagnostic::error(None, format!("no *.xml files under {}", dir.display()))
+                    .hint("create a site with `bergamot-cli config new-site NAME DIR`"),
+            );
+        }
+        files.extend(found);
     }
     for path in files {
         match std::fs::read(&path) {

@@ -3,6 +3,7 @@
 //! Thin over `bergamot-config`: every command loads the model the daemon would load
 //! and prints what an operator (or a test, or a script with `--json`) needs.
 
+mod check;
 mod new_site;
 mod show;
 mod timeperiod;
@@ -27,6 +28,20 @@ enum Command {
     Config {
         #[command(subcommand)]
         command: ConfigCommand,
+    },
+    /// Runs one check now, as the daemon would, and shows its parameters, command and
+    /// result. Exit status as a plugin's: 0 OK, 1 WARNING, 2 CRITICAL, 3 otherwise.
+    Check {
+        /// Configuration directory.
+        dir: PathBuf,
+        /// Host name.
+        host: String,
+        /// A service or trap of the host (default: the host's own check).
+        service: Option<String>,
+        #[arg(long)]
+        site: Option<String>,
+        #[arg(long)]
+        json: bool,
     },
     /// Whether a time period is active at an instant, and when that next changes.
     Timeperiod {
@@ -86,6 +101,9 @@ pub fn main() -> ExitCode {
             ConfigCommand::Show { dir, r#type, name, site, json } => show::run(&dir, &r#type, &name, site.as_deref(), json),
             ConfigCommand::NewSite { name, dir } => new_site::run(&name, &dir),
         },
+        Command::Check { dir, host, service, site, json } => {
+            check::run(&dir, &host, service.as_deref(), site.as_deref(), json)
+        }
         Command::Timeperiod { dir, name, site, at, json } => {
             timeperiod::run(&dir, &name, site.as_deref(), at.as_deref(), json)
         }

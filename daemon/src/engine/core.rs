@@ -1,0 +1,295 @@
+//! The engine: the one owner of every check's state. It asks the scheduler what is
+//! due, holds checks back at the caps, applies results to the state machine,
+//! recomputes virtual checks and reschedules, and collects the events of all that.
+//!
+//! Pure and single-threaded: the driver passes `now` and the results in, and takes
+//! the checks to start and the events out. No locks: nothing else touches the state.
+
+use std::sync::Arc;
+
+use bergamot_config::condition::Member;
+use bergamot_config::status::Status;
+use jiff::Timestamp;
+
+use super::events::{Event, SkipReason, push_applied};
+use super::schedule::{Caps, Dispatch, Due, EngineKind, Scheduler, interval_for};
+use super::state::{AlertIds, CheckState, DepStatus, FlapConfig, Thresholds};
+use super::virtuals::Virtuals;
+use super::{CheckIx, CheckResult};
+use crate::exec::EngineName;
+use crate::plan::Plan;
+
+/// Settings of the engine (not of the checks: those are in the plan).
+#[derive(Debug, Clone, Default)]
+pub struct EngineConfig {
+    pub caps: Caps,
+    pub flap: FlapConfig,
+}
+
+/// Figures for the daemon's health report.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct EngineHealth {
+    pub due: u64,
+    pub started: u64,
+    pub completed: u64,
+    pub skipped_late: u64,
+    pub skipped_period: u64,
+    pub skipped_running: u64,
+    pub queued: u64,
+    pub in_flight: u64,
+    pub lateness: LatenessMs,
+    /// Results by status name.
+    pub results: std::collections::BTreeMap<&'static str, u64>,
+}
+
+/// Lateness in milliseconds, as the health report names it.
+#[derive(Debug, Clone, Copy, serde::Serialize)]
+pub struct LatenessMs {
+    pub count: u64,
+    pub p50: u64,
+    pub p99: u64,
+    pub max: u64,
+    pub mean: u64,
+}
+
+/// Every check's state and schedule.
+#[derive(Debug)]
+pub struct Engine {
+    plan: Arc<Plan>,
+    config: EngineConfig,
+    states: Vec<CheckState>,
+    sched: Scheduler,
+    dispatch: Dispatch,
+    virtuals: Virtuals,
+    alert_ids: AlertIds,
+    /// The probe class of each check (for the caps).
+    class: Vec<EngineKind>,
+    /// Due time and class of the run in flight (or queued), per check; `None` when
+    /// idle.
+    running: Vec<Option<(Timestamp, EngineKind)>>,
+    events: Vec<Event>,
+    due_buf: Vec<Due>,
+    started_buf: Vec<Due>,
+    completed: u64,
+    skipped_running: u64,
+    results: [u64; Status::ALL.len()],
+}
+
+fn kind_of(class: Option<EngineName>) -> EngineKind {
+    match class {
+        None => EngineKind::Virtual,
+        Some(EngineName::Nagios | EngineName::Http | EngineName::Dummy) => EngineKind::Nagios,
+        Some(EngineName::Nrpe) => EngineKind::Nrpe,
+        Some(EngineName::Snmp) => EngineKind::Snmp,
+        Some(EngineName::Tcp) => EngineKind::Tcp,
+        Some(EngineName::Ping) => EngineKind::Ping,
+        Some(EngineName::Agent) => EngineKind::Agent,
+    }
+}
+
+impl Engine {
+    /// Initial states from `<initially>`, virtual checks evaluated once, and every
+    /// active check scheduled at its spread first run.
+    pub fn new(plan: Arc<Plan>, now: Timestamp, config: EngineConfig) -> Engine {
+        let n = plan.len();
+        let states: Vec<CheckState> = plan
+            .checks
+            .iter()
+            .map(|p| {
+                let mut s = CheckState::initial(p.initially.0, &p.initially.1, now);
+                s.set_suppressed(p.suppressed);
+                s
+            })
+            .collect();
+        let hosts = plan.checks.iter().map(|p| p.target as usize + 1).max().unwrap_or(0);
+        let virtuals = Virtuals::new(plan.virtuals().map(|(ix, c)| (ix, c.clone())));
+        let class = plan.checks.iter().map(|p| kind_of(p.class)).collect();
+        let mut engine = Engine {
+            sched: Scheduler::new(now, n),
+            dispatch: Dispatch::new(config.caps, n, hosts),
+            plan: plan.clone(),
+            config,
+            states,
+            virtuals,
+            alert_ids: AlertIds::new(),
+            class,
+            running: vec![None; n],
+            events: Vec::new(),
+            due_buf: Vec::with_capacity(1024),
+            started_buf: Vec::with_capacity(1024),
+            completed: 0,
+            skipped_running: 0,
+            results: [0; Status::ALL.len()],
+        };
+        for (ix, p) in plan.active() {
+            let interval = interval_for(&p.schedule, true, p.initially.0.is_ok());
+            let site = &plan.model.sites[p.site as usize];
+            let period = p.period.map(|i| (&site.calendar, i));
+            engine.sched.schedule_first(ix, p.key, now, interval, period);
+        }
+        let order: Vec<CheckIx> = engine.virtuals.iter().collect();
+        for v in order {
+            engine.recompute(now, v);
+        }
+        engine
+    }
+
+    pub fn plan(&self) -> &Arc<Plan> {
+        &self.plan
+    }
+
+    /// Checks on the schedule now.
+    pub fn scheduled(&self) -> usize {
+        self.sched.len()
+    }
+
+    pub fn state(&self, ix: CheckIx) -> Option<&CheckState> {
+        self.states.get(ix.index())
+    }
+
+    /// When [`Engine::poll`] next has something to do (possibly already past).
+    pub fn next_deadline(&self) -> Option<Timestamp> {
+        self.sched.next_deadline()
+    }
+
+    /// The probe class of a check, once its parameters are known (a `nagios` line
+    /// that runs natively counts against the native engine's cap); from its next run.
+    pub fn set_class(&mut self, ix: CheckIx, class: Option<EngineName>) {
+        if let Some(c) = self.class.get_mut(ix.index()) {
+            *c = kind_of(class);
+        }
+    }
+
+    /// Appends to `out` the checks to start now: due ones within the caps, and
+    /// waiting ones that got a slot since the last call.
+    pub fn poll(&mut self, now: Timestamp, out: &mut Vec<CheckIx>) {
+        out.extend(self.started_buf.drain(..).map(|d| d.ix));
+        self.due_buf.clear();
+        self.sched.poll_due(now, &mut self.due_buf);
+        let mut due = std::mem::take(&mut self.due_buf);
+        for d in due.drain(..) {
+            let Some(p) = self.plan.get(d.ix) else { continue };
+            if self.running[d.ix.index()].is_some() {
+                // Never twice at once: this slot is skipped, the next one kept.
+                self.skipped_running += 1;
+                self.events.push(Event::Skipped { ix: d.ix, at: now, reason: SkipReason::StillRunning });
+                self.reschedule(d.ix, d.due, now);
+                continue;
+            }
+            let class = self.class[d.ix.index()];
+            self.running[d.ix.index()] = Some((d.due, class));
+            if self.dispatch.offer(d.ix, class, p.target, d.due, now) {
+                out.push(d.ix);
+            }
+        }
+        self.due_buf = due;
+    }
+
+    /// Applies the result of a check started by [`Engine::poll`].
+    pub fn handle_result(&mut self, now: Timestamp, ix: CheckIx, result: CheckResult) {
+        let Some(p) = self.plan.get(ix) else { return };
+        let Some((due, class)) = self.running.get_mut(ix.index()).and_then(Option::take) else { return };
+        self.dispatch.finished(ix, class, p.target, now, &mut self.started_buf);
+        self.completed += 1;
+        self.results[status_index(result.status)] += 1;
+        let deps = self.dep_status(ix);
+        let th = Thresholds::new(p.failed_after, p.recovers_after);
+        let state = &mut self.states[ix.index()];
+        let applied = state.apply(now, &result, th, deps, &self.config.flap, &mut self.alert_ids);
+        push_applied(&mut self.events, ix, now, state, &applied);
+        if applied.state_changed || applied.hard_changed || applied.was_hard != state.hard {
+            self.member_changed(now, ix);
+        }
+        self.reschedule(ix, due, now);
+    }
+
+    /// Moves the events collected since the last call to `out`.
+    pub fn drain_events(&mut self, out: &mut Vec<Event>) {
+        out.append(&mut self.events);
+    }
+
+    pub fn health(&self) -> EngineHealth {
+        let h = self.sched.health(&self.dispatch);
+        EngineHealth {
+            due: h.counters.due,
+            started: h.started,
+            completed: self.completed,
+            skipped_late: h.counters.skipped_late,
+            skipped_period: h.counters.skipped_period,
+            skipped_running: self.skipped_running,
+            queued: h.queued_now,
+            in_flight: h.in_flight,
+            lateness: LatenessMs {
+                count: h.lateness.count,
+                p50: h.lateness.p50_ms,
+                p99: h.lateness.p99_ms,
+                max: h.lateness.max_ms,
+                mean: h.lateness.mean_ms,
+            },
+            results: Status::ALL
+                .iter()
+                .zip(self.results.iter())
+                .filter(|(_, n)| **n > 0)
+                .map(|(s, n)| (s.as_str(), *n))
+                .collect(),
+        }
+    }
+
+    /// The next run after one due at `due`, with the interval the state now asks for.
+    fn reschedule(&mut self, ix: CheckIx, due: Timestamp, now: Timestamp) {
+        let Some(p) = self.plan.get(ix) else { return };
+        let s = &self.states[ix.index()];
+        let interval = interval_for(&p.schedule, s.hard, s.ok);
+        let site = &self.plan.model.sites[p.site as usize];
+        let period = p.period.map(|i| (&site.calendar, i));
+        self.sched.schedule_next(ix, due, now, interval, period);
+    }
+
+    /// What the state machine needs of a check's dependencies: a service's or trap's
+    /// host; the members of a host's `<depends>`.
+    fn dep_status(&self, ix: CheckIx) -> DepStatus {
+        let Some(p) = self.plan.get(ix) else { return DepStatus::NONE };
+        let states = &self.states;
+        match (&p.host, &p.depends) {
+            (Some(h), _) => DepStatus::from_states(states.get(h.index()).map(|s| (*h, s))),
+            (None, Some(c)) => {
+                DepStatus::from_states(c.members().iter().filter_map(|m| Some((*m, states.get(m.index())?))))
+            }
+            (None, None) => DepStatus::NONE,
+        }
+    }
+
+    /// Recomputes the virtual checks that `member` feeds, in dependency order.
+    fn member_changed(&mut self, now: Timestamp, member: CheckIx) {
+        let affected: Vec<CheckIx> = self.virtuals.affected(member).collect();
+        for v in affected {
+            self.recompute(now, v);
+        }
+    }
+
+    fn recompute(&mut self, now: Timestamp, v: CheckIx) {
+        let states = &self.states;
+        let Some(eval) = self
+            .virtuals
+            .recompute(v, |m| states.get(m.index()).map_or(Member::hard(Status::Unknown), CheckState::member))
+        else {
+            return;
+        };
+        let members = self.virtuals.members(v);
+        let ok = members
+            .iter()
+            .filter(|m| states.get(m.index()).is_some_and(|s| s.member().effective_status().is_ok()))
+            .count();
+        let output = format!("{} - {ok} of {} members ok", eval.status.as_str(), members.len());
+        let state = &mut self.states[v.index()];
+        if state.status == eval.status && state.hard == eval.hard && state.output == output {
+            return;
+        }
+        let applied = state.apply_virtual(now, eval.status, &output, eval.hard, &self.config.flap, &mut self.alert_ids);
+        push_applied(&mut self.events, v, now, state, &applied);
+    }
+}
+
+fn status_index(s: Status) -> usize {
+    Status::ALL.iter().position(|x| *x == s).unwrap_or(0)
+}

@@ -1,0 +1,84 @@
+//! The daemon's own health, written to `DATA/health.json` every 10 s and at exit
+//! (atomically: a reader never sees half a file): checks due, started and completed,
+//! lateness, queue depths, start-up times. Benchmarks and operators read it; the HTTP
+//! API will serve the same figures.
+
+use std::path::{Path, PathBuf};
+
+use serde_json::json;
+
+use super::clock::Clock;
+use crate::engine::core::Engine;
+use crate::plan::Plan;
+
+#[derive(Debug)]
+pub struct Writer {
+    path: PathBuf,
+    tmp: PathBuf,
+    clock: Clock,
+    startup_ms: f64,
+    first_check_ms: Option<f64>,
+    warned: bool,
+}
+
+impl Writer {
+    pub fn new(data: &Path, clock: Clock) -> Writer {
+        Writer {
+            path: data.join("health.json"),
+            tmp: data.join(".health.json.tmp"),
+            clock,
+            startup_ms: clock.uptime_ms(),
+            first_check_ms: None,
+            warned: false,
+        }
+    }
+
+    /// Notes that a check was started (the first one's time is kept).
+    pub fn started_one(&mut self) {
+        if self.first_check_ms.is_none() {
+            self.first_check_ms = Some(self.clock.uptime_ms());
+        }
+    }
+
+    pub fn write(&mut self, engine: &Engine, plan: &Plan) {
+        let h = engine.health();
+        let doc = json!({
+            "at": self.clock.now().to_string(),
+            "uptime_s": self.clock.uptime_ms() / 1000.0,
+            "checks": plan.len(),
+            "scheduled": engine.scheduled(),
+            "startup_ms": self.startup_ms,
+            "first_check_ms": self.first_check_ms,
+            "due": h.due,
+            "started": h.started,
+            "completed": h.completed,
+            "skipped_late": h.skipped_late,
+            "skipped_period": h.skipped_period,
+            "queued": h.queued,
+            "in_flight": h.in_flight,
+            "lateness_ms": h.lateness,
+            "results": h.results,
+            "rss_kib": rss_kib(),
+        });
+        let text = match serde_json::to_vec_pretty(&doc) {
+            Ok(t) => t,
+            Err(_) => return,
+        };
+        let r = std::fs::write(&self.tmp, text).and_then(|()| std::fs::rename(&self.tmp, &self.path));
+        match r {
+            Ok(()) => self.warned = false,
+            Err(e) if !self.warned => {
+                tracing::warn!("cannot write {}: {e}", self.path.display());
+                self.warned = true;
+            }
+            Err(_) => {}
+        }
+    }
+}
+
+/// Resident set of this process (VmRSS), in KiB.
+fn rss_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}

@@ -1,0 +1,134 @@
+//! Start-up of `bergamotd`: everything that can fail before monitoring begins fails
+//! here, with a message that says what to do and an exit status per cause:
+//!
+//! | status | cause |
+//! |---:|---|
+//! | 2 | the configuration has errors (all of them are printed) |
+//! | 3 | the data directory cannot be created, written or locked (another daemon?) |
+//! | 4 | ICMP checks are configured but this process may not send ICMP |
+//! | 5 | the probes' I/O backend cannot start (`--io`) |
+
+use std::fs::{File, OpenOptions};
+use std::path::Path;
+use std::sync::Arc;
+
+use bergamot_config::props::Key;
+use bergamot_config::raw::Kind;
+use bergamot_netprobes::accel::AccelLimits;
+use bergamot_netprobes::driver::{DatagramKind, DatagramSocket, IoChoice};
+use bergamot_netprobes::exec::ExecConfig;
+use jiff::tz::TimeZone;
+use tracing::{info, warn};
+
+use super::{Args, Clock, Started};
+use crate::engine::core::{Engine, EngineConfig};
+use crate::exec::Runner;
+use crate::plan::Plan;
+
+#[derive(Debug)]
+pub struct StartError {
+    pub message: String,
+    pub code: u8,
+}
+
+fn fail(code: u8, message: impl Into<String>) -> StartError {
+    StartError { message: message.into(), code }
+}
+
+pub fn start(args: &Args, clock: Clock) -> Result<Started, StartError> {
+    let io = parse_io(&args.io)?;
+    let lock = data_dir(&args.data)?;
+    let dirs: Vec<&Path> = args.config.iter().map(|p| p.as_path()).collect();
+    let outcome = bergamot_config::build(bergamot_config::load::load_paths(&dirs), TimeZone::system());
+    let errors = outcome.diags.errors().count();
+    if errors > 0 {
+        eprint!("{}", outcome.diags.render(&outcome.model.sources));
+        return Err(fail(2, format!("the configuration has {errors} error(s); nothing was started")));
+    }
+    let warnings = outcome.diags.warnings().count();
+    if warnings > 0 {
+        warn!("the configuration has {warnings} warning(s); `bergamot-cli config validate` lists them");
+    }
+    let plan = Arc::new(Plan::new(Arc::new(outcome.model)));
+    for p in &plan.problems {
+        warn!("{p}");
+    }
+    if uses_icmp(&plan) {
+        icmp_allowed()?;
+    }
+    let runner = Arc::new(Runner::new(io, AccelLimits::default(), ExecConfig::default()));
+    let engine = Engine::new(plan.clone(), clock.now(), EngineConfig::default());
+    info!(
+        "configuration loaded from {} in {:.0} ms: {} site(s), {} checks",
+        args.config.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "),
+        clock.uptime_ms(),
+        plan.model.sites.len(),
+        plan.len()
+    );
+    Ok(Started { plan, engine, runner, data: args.data.clone(), _lock: lock })
+}
+
+fn parse_io(text: &str) -> Result<IoChoice, StartError> {
+    let choice = match text {
+        "auto" => IoChoice::Auto,
+        "io-uring" | "io_uring" | "uring" => IoChoice::IoUring,
+        "epoll" => IoChoice::Epoll,
+        other => return Err(fail(5, format!("--io {other}: use auto, io-uring or epoll"))),
+    };
+    choice.resolve_env().map_err(|e| fail(5, format!("probe I/O backend: {e}")))
+}
+
+/// Creates the data directory if needed and takes its lock.
+fn data_dir(dir: &Path) -> Result<File, StartError> {
+    std::fs::create_dir_all(dir)
+        .map_err(|e| fail(3, format!("cannot create the data directory {}: {e}", dir.display())))?;
+    let path = dir.join("bergamotd.lock");
+    let file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| fail(3, format!("cannot write in the data directory {}: {e}", dir.display())))?;
+    rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive).map_err(|_| {
+        fail(
+            3,
+            format!(
+                "another bergamotd is using the data directory {} (its lock {} is held)",
+                dir.display(),
+                path.display()
+            ),
+        )
+    })?;
+    let _ = file.set_len(0);
+    let _ = std::io::Write::write_all(&mut &file, format!("{}\n", std::process::id()).as_bytes());
+    Ok(file)
+}
+
+/// Whether a command of any site sends ICMP: the `ping` engine, or a `nagios`
+/// command line of check_ping or check_icmp (run natively).
+fn uses_icmp(plan: &Plan) -> bool {
+    plan.model.sites.iter().any(|site| {
+        site.table(Kind::Command).iter().any(|c| match c.props.text(Key::Engine) {
+            Some("ping" | "icmp") => true,
+            Some("nagios") => c
+                .props
+                .param("command_line")
+                .is_some_and(|p| p.value.contains("check_ping") || p.value.contains("check_icmp")),
+            _ => false,
+        })
+    })
+}
+
+/// ICMP needs a datagram ICMP socket (net.ipv4.ping_group_range) or a raw one
+/// (root or CAP_NET_RAW).
+fn icmp_allowed() -> Result<(), StartError> {
+    if DatagramSocket::icmp_of(false, DatagramKind::IcmpDgram).is_ok() || DatagramSocket::icmp(false).is_ok() {
+        return Ok(());
+    }
+    Err(fail(
+        4,
+        "ping checks are configured but this process may not send ICMP echo requests. Fix one of: \
+         run bergamotd as root; give it the capability (`setcap cap_net_raw+ep $(command -v bergamotd)`); \
+         or allow unprivileged ICMP for its group (`sysctl -w net.ipv4.ping_group_range=\"0 2147483647\"`)",
+    ))
+}
