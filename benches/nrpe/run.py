@@ -141,9 +141,19 @@ def probe_cmd(exe: Path, port: int, tls: bool, n: int, k: int) -> list[str]:
             + ([] if tls else ["-n"]) + ["--repeat", str(n), "--concurrency", str(k)])
 
 
+def busy_cpu_s() -> float:
+    """CPU seconds the whole machine has spent busy (not idle or iowait) since boot,
+    from /proc/stat: the difference over a run is client + server + anything else."""
+    with open("/proc/stat") as f:
+        fields = [int(x) for x in f.readline().split()[1:]]
+    hz = os.sysconf("SC_CLK_TCK")
+    return (sum(fields) - fields[3] - fields[4]) / hz
+
+
 def run_forks(cmd: list[str], n: int, k: int) -> dict:
     """n forks of cmd, at most k at once; every one must print EXPECTED and exit 0."""
     load_before = os.getloadavg()[0]
+    busy0 = busy_cpu_s()
     running: dict[int, subprocess.Popen] = {}
     started = done = failed = 0
     cpu = 0.0
@@ -168,10 +178,11 @@ def run_forks(cmd: list[str], n: int, k: int) -> dict:
             failed += 1
             first_bad = first_bad or f"exit {p.returncode}: {out[:200]!r}"
     wall = time.perf_counter() - t0
+    busy = busy_cpu_s() - busy0
     # No RSS: a fork lives a few milliseconds, too short to sample, and wait4's
     # ru_maxrss would be this Python process's (see run_one).
     return {"wall_s": wall, "cpu_s": cpu, "rss_kib": None, "failed": failed, "first_bad": first_bad,
-            "load_before": load_before}
+            "load_before": load_before, "busy_s": busy}
 
 
 def run_one(cmd: list[str], n: int) -> dict:
@@ -179,6 +190,7 @@ def run_one(cmd: list[str], n: int) -> dict:
     it runs: wait4's ru_maxrss would include the pages of this Python process, which
     the child shares until it execs (vfork)."""
     load_before = os.getloadavg()[0]
+    busy0 = busy_cpu_s()
     t0 = time.perf_counter()
     p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
     hwm = 0
@@ -189,6 +201,7 @@ def run_one(cmd: list[str], n: int) -> dict:
         hwm = max(hwm, vm_hwm_kib(p.pid) or 0)
         time.sleep(0.002)
     wall = time.perf_counter() - t0
+    busy = busy_cpu_s() - busy0
     out = p.stdout.read() if p.stdout else b""
     err = p.stderr.read().decode(errors="replace") if p.stderr else ""
     rc = os.waitstatus_to_exitcode(status)
@@ -201,11 +214,11 @@ def run_one(cmd: list[str], n: int) -> dict:
             resumed = 0
     return {"wall_s": wall, "cpu_s": ru.ru_utime + ru.ru_stime, "rss_kib": hwm,
             "failed": 0 if ok else n, "first_bad": None if ok else f"exit {rc}: {out[:200]!r} {err[-300:]}",
-            "resumed": resumed, "load_before": load_before}
+            "resumed": resumed, "load_before": load_before, "busy_s": busy}
 
 
 def median_of(runs: list[dict]) -> dict:
-    m = {k: statistics.median(r[k] for r in runs) for k in ("wall_s", "cpu_s")}
+    m = {k: statistics.median(r[k] for r in runs) for k in ("wall_s", "cpu_s", "busy_s")}
     rss = [r["rss_kib"] for r in runs if r["rss_kib"]]
     m["rss_kib"] = max(rss) if rss else None
     m["failed"] = max(r["failed"] for r in runs)
@@ -294,10 +307,25 @@ def render(results: dict, m: dict, meta: dict) -> str:
              f"{n:,} check_nrpe forks (one after another, ours {k} at once). "
              + ("; ".join(goals) + "." if goals else "Not evaluated."))
     L.append("")
-    L.append("Wall per check is bounded by the server: nrpe forks a child per connection, which "
-             "runs the command through `popen` (`/bin/sh -c`), so a check costs the server two "
-             "forks and an exec whoever the client is; its listen backlog of 5 caps useful "
-             "concurrency.")
+    L.append("Wall per check is bounded by the server: for every connection nrpe forks a child, "
+             "which forks again, drops privileges in a third process (reading /etc/passwd and "
+             "/etc/group) and runs the command through `popen` (`/bin/sh -c`, which forks the "
+             "command): five processes and two execs a check, whoever the client is. The machine's "
+             "busy CPU time over our runs (/proc/stat) minus our client's gives the server's CPU per "
+             "check; spread over every CPU it is the least wall per check any client can reach, and "
+             "check_nrpe's wall divided by it is the best wall ratio this server allows:\n")
+    L.append("| mode | server (and other) CPU/check during ours | floor wall/check on "
+             f"{m['nproc']} CPUs | ours {k} at once | best possible wall ratio |")
+    L.append("|---|---:|---:|---:|---:|")
+    for mode, res in results.items():
+        md = res["median"]
+        if "ours_par" not in md or "check_nrpe_seq" not in md:
+            continue
+        srv = max(0.0, md["ours_par"]["busy_s"] - md["ours_par"]["cpu_s"]) / n
+        floor = srv / max(1, m["nproc"])
+        best = md["check_nrpe_seq"]["wall_s"] / n / floor if floor > 0 else None
+        res["floor"] = {"server_cpu_per_check_s": srv, "floor_wall_per_check_s": floor, "best_wall_ratio": best}
+        L.append(f"| {mode} | {fmt_t(srv)} | {fmt_t(floor)} | {fmt_t(md['ours_par']['wall_s'] / n)} | {fmt_x(best)} |")
     L.append("")
     L.append(f"Reproduce: `{meta['command']}`")
     return "\n".join(L) + "\n"
