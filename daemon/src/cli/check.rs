@@ -38,7 +38,7 @@ pub fn run(
     let (site_model, obj, container) = plan.object(ix).ok_or("the check vanished from the model")?;
     let spec = probe_spec(site_model, obj, container);
     let runner = Runner::new(IoChoice::Auto, AccelLimits::default(), ExecConfig::default());
-    let (result, accel) = smol::block_on(runner.run(&spec));
+    let (result, accel) = smol::block_on(runner.run(&spec.run));
     let how = match (&spec.run, &accel) {
         (Run::Fixed { .. }, _) => "fixed (dummy engine)".to_string(),
         (Run::Broken { .. }, _) => "not run".to_string(),

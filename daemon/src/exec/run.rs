@@ -1,4 +1,4 @@
-//! Runs a [`ProbeSpec`] on `bergamot-netprobes`: `nagios` command lines through the
+//! Runs a check's [`Run`] (from its `ProbeSpec`) on `bergamot-netprobes`: `nagios` command lines through the
 //! accelerator (natively when recognised, else the plugin), native engines on the
 //! shared runners, and turns what comes back into a [`CheckResult`].
 //!
@@ -14,7 +14,7 @@ use bergamot_netprobes::exec::{ExecConfig, Executor};
 use bergamot_netprobes::wire::plugin::PluginStatus;
 use jiff::Timestamp;
 
-use super::spec::{ProbeSpec, Run};
+use super::spec::Run;
 use crate::engine::CheckResult;
 
 /// What runs checks: one accelerator (shared native runners) and one executor
@@ -31,9 +31,9 @@ impl Runner {
     }
 
     /// Runs one check; never fails: a probe that cannot run is a result too.
-    pub async fn run(&self, spec: &ProbeSpec) -> (CheckResult, Option<AccelResult>) {
+    pub async fn run(&self, run: &Run) -> (CheckResult, Option<AccelResult>) {
         let started = std::time::Instant::now();
-        let accel = match &spec.run {
+        let accel = match run {
             Run::Fixed { status, output } | Run::Broken { status, output } => {
                 return (CheckResult::new(*status, output.clone(), Timestamp::now()), None);
             }

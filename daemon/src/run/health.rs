@@ -54,6 +54,7 @@ impl Writer {
             "completed": h.completed,
             "skipped_late": h.skipped_late,
             "skipped_period": h.skipped_period,
+            "skipped_running": h.skipped_running,
             "queued": h.queued,
             "in_flight": h.in_flight,
             "lateness_ms": h.lateness,

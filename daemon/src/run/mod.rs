@@ -23,7 +23,7 @@ use tracing::{error, info, warn};
 use crate::engine::core::Engine;
 use crate::engine::events::Event;
 use crate::engine::{CheckIx, CheckResult};
-use crate::exec::{ProbeSpec, Runner, probe_spec};
+use crate::exec::{ProbeSpec, Run, Runner, probe_spec};
 use crate::plan::Plan;
 
 pub use bus::{Bus, Subscription};
@@ -121,7 +121,9 @@ fn run(started: Started, args: &Args, clock: Clock) -> ExitCode {
     let mut health = health::Writer::new(&data, clock);
     let code = smol::block_on(async {
         let (tx, rx) = smol::channel::unbounded::<Done>();
-        let mut specs: Vec<Option<Arc<ProbeSpec>>> = vec![None; plan.len()];
+        // Only what runs is kept, not the parameters shown to operators: 100,000
+        // checks must fit a small box.
+        let mut specs: Vec<Option<Arc<Run>>> = vec![None; plan.len()];
         let mut due = Vec::with_capacity(4096);
         let mut events = Vec::with_capacity(4096);
         let mut signals = signals;
@@ -140,10 +142,11 @@ fn run(started: Started, args: &Args, clock: Clock) -> ExitCode {
                 let spec = match &specs[ix.index()] {
                     Some(s) => s.clone(),
                     None => {
-                        let spec = Arc::new(build_spec(&plan, ix));
+                        let spec = build_spec(&plan, ix);
                         engine.set_class(ix, spec.class());
-                        specs[ix.index()] = Some(spec.clone());
-                        spec
+                        let run = Arc::new(spec.run);
+                        specs[ix.index()] = Some(run.clone());
+                        run
                     }
                 };
                 spawn_check(ix, spec, runner.clone(), tx.clone());
@@ -208,7 +211,7 @@ fn build_spec(plan: &Plan, ix: CheckIx) -> ProbeSpec {
 
 /// Runs one check on the executor's threads; the result comes back on `tx`. A
 /// panicking probe is reported as an ERROR result of that check, not a dead daemon.
-fn spawn_check(ix: CheckIx, spec: Arc<ProbeSpec>, runner: Arc<Runner>, tx: Sender<Done>) {
+fn spawn_check(ix: CheckIx, spec: Arc<Run>, runner: Arc<Runner>, tx: Sender<Done>) {
     smol::spawn(async move {
         let run = std::panic::AssertUnwindSafe(async { runner.run(&spec).await.0 });
         let result = match futures_lite::FutureExt::catch_unwind(run).await {
