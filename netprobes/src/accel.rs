@@ -15,55 +15,51 @@
 //! NRPE failures other than a timeout or a refused connection, SNMP failures other
 //! than a timeout or v1 `noSuchName`.
 //!
+//! **Native only.** The daemon's engines `ping`, `nrpe`, `snmp` and `tcp` are no
+//! plugin emulations: [`Accelerator::run_native_only`] runs their request with no
+//! plugin to fall back to, and words natively what would decline here — the plugin's
+//! words where they are reproduced, else the session's (`… UNKNOWN - cannot resolve
+//! host x`, the value as it is, the ICMP error named after the loss).
+//!
 //! Where a session prints differently from its plugin (measured here against the
 //! plugins and their peers) the difference is made up in this module, so the sessions
 //! stay as they are: check_tcp's behaviour in `tcp`, check_snmp's and check_icmp's
 //! wording in `wording`.
 //!
 //! **Where checks run.** An [`Accelerator`] shares its runners between checks (see
-//! `engine`): every TCP and NRPE check goes through one stream runner, every SNMP
-//! request through one manager per address family, so one io_uring instance serves
-//! them all and their number at once is bounded ([`AccelLimits`]). A ping gets its
-//! own ICMP socket. [`run_command_line`] uses the process's shared accelerator.
+//! `engine` and `pinger`): every TCP and NRPE check goes through one stream runner,
+//! every SNMP request through one manager per address family, every ping through one
+//! pinger per family on one ICMP socket, so one io_uring instance serves them all and
+//! their number at once is bounded ([`AccelLimits`]). [`run_command_line`] uses the
+//! process's shared accelerator.
 //!
 //! Like `exec::run`, this is glue at the driver's level: it reads the clock (for the
 //! duration and the overall timeout) and opens sockets through [`crate::driver`].
 
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use futures_lite::future;
 use smol::Timer;
 
-use crate::driver::{
-    AsyncDriver, Backend, ConnEnd, DatagramConfig, DatagramKind, DatagramRunner, DatagramSocket, DriverError, IoChoice,
-    Runner,
-};
+use crate::driver::{Backend, DriverError, IoChoice};
 use crate::exec::{ChildExit, Executor, PluginCommand, PluginResult};
-use crate::native::{
-    AddressFamily, NativeRequest, NrpeAdh, NrpePackets, PingPlugin, PingThreshold, SnmpAuth, SnmpPriv, SnmpV3Level,
-    SnmpVersion, native_request,
-};
-use crate::session::StreamSession;
-use crate::session::nrpe::{NrpeEvent, NrpeFailure, NrpeQuery, NrpeSession};
-use crate::session::ping::{CheckPing, PingConfig, PingSession, Threshold};
-use crate::session::snmp::check;
-use crate::session::snmp::{Request, Security, Target};
-use crate::session::tls::TlsClient;
+use crate::native::{AddressFamily, NativeRequest, PingPlugin, PingThreshold, native_request};
+use crate::session::ping::{CheckPing, Threshold};
+use crate::session::pinger::PingParams;
 use crate::time::{Instant, MonotonicClock};
 use crate::wire::icmp::Version as IcmpVersion;
-use crate::wire::nrpe::{DEFAULT_MAX_BUFFER_LEN, Version as NrpeVersion};
-use crate::wire::plugin::{PluginOutput, PluginStatus, Range, split_command_line};
-use crate::wire::snmp::{AuthProtocol, Oid, PrivProtocol, UserKeys, Version as SnmpWireVersion};
+use crate::wire::plugin::{PluginOutput, PluginStatus, split_command_line};
 
 mod engine;
+mod nrpe;
+mod pinger;
+mod snmp;
 mod tcp;
 mod wording;
 
-use engine::{AnyEvent, AnyStream};
-
-use wording::{check_icmp_text, check_snmp_text, written_range};
+use wording::check_icmp_text;
 
 /// How one command is to be run.
 #[derive(Debug, Clone)]
@@ -144,6 +140,22 @@ fn printed(code: u8, text: impl Into<String>) -> Printed {
     Printed { code, text: text.into() }
 }
 
+/// Whose words a native run uses where the plugin's are not reproduced.
+#[derive(Debug, Clone, Copy)]
+enum Wording<'a> {
+    /// The plugin's, from its command line (check_snmp prints thresholds as written,
+    /// check_tcp the host only when given with `-H`); other cases decline.
+    Plugin(&'a [String]),
+    /// Our own ([`Accelerator::run_native_only`]): nothing declines for wording.
+    Native,
+}
+
+impl Wording<'_> {
+    fn native(self) -> bool {
+        matches!(self, Wording::Native)
+    }
+}
+
 /// Splits `line` (SEMANTICS.md §9) and runs it on the process's shared
 /// [`Accelerator`]; see [`Accelerator::run_argv`].
 pub async fn run_command_line(line: &str, opts: &AccelOptions, executor: &Executor) -> AccelResult {
@@ -155,7 +167,8 @@ pub async fn run_argv(argv: &[String], opts: &AccelOptions, executor: &Executor)
     Accelerator::shared().run_argv(argv, opts, executor).await
 }
 
-/// Sizes of an [`Accelerator`]'s shared runners, allocated on first use.
+/// Sizes of an [`Accelerator`]'s shared runners, allocated on first use. Pings are
+/// bounded by [`PING_CHECKS`] per address family.
 #[derive(Debug, Clone)]
 pub struct AccelLimits {
     /// TCP and NRPE checks connected at once; more wait for a slot.
@@ -174,10 +187,15 @@ impl Default for AccelLimits {
     }
 }
 
+/// Ping checks at once per address family; more wait in the pinger's queue. 1,200
+/// pings a second that each last up to 10 s (check_ping's default timeout, every
+/// host down) are 12,000 at once.
+pub const PING_CHECKS: usize = 16_384;
+
 /// Runs command lines natively on shared runners — one stream runner for TCP and
-/// NRPE, one SNMP manager per address family, started on first use on smol's global
-/// executor — or as plugins. Pings get a socket per check (the session pings a fixed
-/// list of hosts). A runner that cannot start makes its checks fall back to plugins.
+/// NRPE, one SNMP manager and one pinger per address family, started on first use on
+/// smol's global executor — or as plugins. A runner that cannot start makes its
+/// checks fall back to plugins.
 #[derive(Debug)]
 pub struct Accelerator {
     io: IoChoice,
@@ -186,6 +204,8 @@ pub struct Accelerator {
     streams: OnceLock<Result<engine::StreamEngine, String>>,
     /// IPv4, IPv6.
     snmp: [OnceLock<Result<engine::SnmpEngine, String>>; 2],
+    /// IPv4, IPv6.
+    ping: [OnceLock<Result<pinger::PingEngine, String>>; 2],
 }
 
 impl Accelerator {
@@ -197,6 +217,7 @@ impl Accelerator {
             clock: MonotonicClock::new(),
             streams: OnceLock::new(),
             snmp: [OnceLock::new(), OnceLock::new()],
+            ping: [OnceLock::new(), OnceLock::new()],
         }
     }
 
@@ -231,6 +252,15 @@ impl Accelerator {
         started.as_ref().map_err(|e| declined(e.clone()))
     }
 
+    /// The pinger of a family; its socket is opened on this thread, the first time.
+    fn pinger(&self, v6: bool) -> Result<&pinger::PingEngine, Declined> {
+        let slot = self.ping.get(usize::from(v6)).ok_or_else(|| declined("address family"))?;
+        let started = slot.get_or_init(|| {
+            pinger::PingEngine::start(self.io, v6, PING_CHECKS, random_u64(), self.clock).map_err(|e| e.to_string())
+        });
+        started.as_ref().map_err(|e| declined(e.clone()))
+    }
+
     /// Splits `line` (SEMANTICS.md §9) and runs it; see [`Accelerator::run_argv`].
     pub async fn run_command_line(&self, line: &str, opts: &AccelOptions, executor: &Executor) -> AccelResult {
         match split_command_line(line) {
@@ -251,10 +281,11 @@ impl Accelerator {
         let timeout = opts.timeout.unwrap_or(executor.config().timeout);
         let clock = MonotonicClock::new();
         let mut plugin_timeout = timeout;
+        let max_output = executor.config().max_output;
         let fallback = match (opts.native, native_request(argv)) {
             (false, _) => Fallback::OptedOut,
             (true, None) => Fallback::NotRecognised,
-            (true, Some(request)) => match self.run_native(argv, &request, timeout, executor.config().max_output).await
+            (true, Some(request)) => match self.run_request(&request, Wording::Plugin(argv), timeout, max_output).await
             {
                 Ok(done) => return done,
                 Err(Declined(why)) => {
@@ -276,6 +307,88 @@ impl Accelerator {
             backend: None,
         }
     }
+
+    /// Runs `request` natively with no plugin to fall back to (the daemon's engines
+    /// `ping`, `nrpe`, `snmp`, `tcp`): the same result as [`Accelerator::run_argv`]
+    /// where that runs natively, and where it would decline a result worded here —
+    /// UNKNOWN with the reason when the check cannot run at all (a name that does not
+    /// resolve, no ICMP socket), else the session's verdict in its own words (see
+    /// the module doc). Always `native`; `timeout` bounds the whole check (TIMEOUT
+    /// after it) and `max_output` the output kept, as for a plugin.
+    pub async fn run_native_only(&self, request: &NativeRequest, timeout: Duration, max_output: usize) -> AccelResult {
+        let clock = MonotonicClock::new();
+        match self.run_request(request, Wording::Native, timeout, max_output).await {
+            Ok(done) => done,
+            Err(Declined(why)) => {
+                let label = match request {
+                    NativeRequest::Ping { .. } => "PING",
+                    NativeRequest::Nrpe { .. } => "NRPE",
+                    NativeRequest::Snmp { .. } => "SNMP",
+                    NativeRequest::Tcp { .. } => "TCP",
+                };
+                let out = printed(PluginStatus::Unknown.exit_code(), format!("{label} UNKNOWN - {why}\n"));
+                native_result(out, None, clock.now().saturating_since(Instant::ZERO), max_output)
+            }
+        }
+    }
+
+    async fn run_request(
+        &self,
+        request: &NativeRequest,
+        wording: Wording<'_>,
+        timeout: Duration,
+        max_output: usize,
+    ) -> Result<AccelResult, Declined> {
+        let clock = MonotonicClock::new();
+        let started = clock.now();
+        let run = async {
+            Some(match request {
+                NativeRequest::Ping { .. } => ping(request, self, wording).await,
+                NativeRequest::Nrpe { .. } => nrpe::nrpe(request, self, wording).await,
+                NativeRequest::Snmp { .. } => snmp::snmp(request, self, wording).await,
+                NativeRequest::Tcp { .. } => tcp::tcp(request, self, wording).await,
+            })
+        };
+        let limit = async {
+            Timer::after(timeout).await;
+            None
+        };
+        let outcome = future::or(run, limit).await;
+        let duration = clock.now().saturating_since(started);
+        let Some(outcome) = outcome else {
+            // As the executor reports a plugin it had to kill.
+            let what = if wording.native() { "check" } else { "plugin" };
+            let mut result = PluginResult::not_started(format!("{what} timed out after {}", seconds(timeout)));
+            result.status = PluginStatus::Timeout;
+            result.duration = duration;
+            return Ok(AccelResult { result, native: true, fallback: None, text: None, backend: None });
+        };
+        let (out, backend) = outcome?;
+        Ok(native_result(out, Some(backend), duration, max_output))
+    }
+}
+
+/// A native run's result from what the plugin would print.
+fn native_result(out: Printed, backend: Option<Backend>, duration: Duration, max_output: usize) -> AccelResult {
+    let Printed { code, text } = out;
+    // The executor keeps at most `max_output` bytes; so does this.
+    let mut kept = text.as_str();
+    if kept.len() > max_output {
+        let mut end = max_output;
+        while !kept.is_char_boundary(end) {
+            end -= 1;
+        }
+        kept = kept.get(..end).unwrap_or_default();
+    }
+    let result = PluginResult {
+        status: PluginStatus::from_exit_code(i32::from(code)),
+        exit: Some(ChildExit::Code(i32::from(code))),
+        output: PluginOutput::parse_str(kept),
+        output_bytes: text.len() as u64,
+        truncated: kept.len() < text.len(),
+        duration,
+    };
+    AccelResult { result, native: true, fallback: None, text: Some(text), backend }
 }
 
 /// Renders a result's output as plugin text: `summary|perfdata`, then the long
@@ -295,59 +408,6 @@ pub fn render_output(output: &PluginOutput) -> String {
     text
 }
 
-impl Accelerator {
-    async fn run_native(
-        &self,
-        argv: &[String],
-        request: &NativeRequest,
-        timeout: Duration,
-        max_output: usize,
-    ) -> Result<AccelResult, Declined> {
-        let clock = MonotonicClock::new();
-        let started = clock.now();
-        let run = async {
-            Some(match request {
-                NativeRequest::Ping { .. } => ping(request, self.io, clock).await,
-                NativeRequest::Nrpe { .. } => nrpe(request, self).await,
-                NativeRequest::Snmp { .. } => snmp(argv, request, self).await,
-                NativeRequest::Tcp { .. } => tcp::tcp(argv, request, self).await,
-            })
-        };
-        let limit = async {
-            Timer::after(timeout).await;
-            None
-        };
-        let outcome = future::or(run, limit).await;
-        let duration = clock.now().saturating_since(started);
-        let Some(outcome) = outcome else {
-            // As the executor reports a plugin it had to kill.
-            let mut result = PluginResult::not_started(format!("plugin timed out after {}", seconds(timeout)));
-            result.status = PluginStatus::Timeout;
-            result.duration = duration;
-            return Ok(AccelResult { result, native: true, fallback: None, text: None, backend: None });
-        };
-        let (Printed { code, text }, backend) = outcome?;
-        // The executor keeps at most `max_output` bytes; so does this.
-        let mut kept = text.as_str();
-        if kept.len() > max_output {
-            let mut end = max_output;
-            while !kept.is_char_boundary(end) {
-                end -= 1;
-            }
-            kept = kept.get(..end).unwrap_or_default();
-        }
-        let result = PluginResult {
-            status: PluginStatus::from_exit_code(i32::from(code)),
-            exit: Some(ChildExit::Code(i32::from(code))),
-            output: PluginOutput::parse_str(kept),
-            output_bytes: text.len() as u64,
-            truncated: kept.len() < text.len(),
-            duration,
-        };
-        Ok(AccelResult { result, native: true, fallback: None, text: Some(text), backend: Some(backend) })
-    }
-}
-
 /// The executor's wording of a timeout.
 fn seconds(d: Duration) -> String {
     if d.subsec_nanos() == 0 { format!("{}s", d.as_secs()) } else { format!("{:.3}s", d.as_secs_f64()) }
@@ -362,17 +422,33 @@ async fn resolve(host: &str, port: u16, family: AddressFamily) -> Result<SocketA
         AddressFamily::V4 => ip.is_ipv4(),
         AddressFamily::V6 => ip.is_ipv6(),
     };
+    let wanted = if family == AddressFamily::V6 { "IPv6" } else { "IPv4" };
     if let Ok(ip) = host.parse::<IpAddr>() {
-        return if fits(&ip) { Ok(SocketAddr::new(ip, port)) } else { Err(declined("address of the other family")) };
+        return if fits(&ip) {
+            Ok(SocketAddr::new(ip, port))
+        } else {
+            Err(declined(format!("{host} is not {wanted}")))
+        };
     }
     let name = host.to_owned();
-    // getaddrinfo blocks: on smol's blocking pool.
-    let addrs = smol::unblock(move || (name.as_str(), port).to_socket_addrs().map(Vec::from_iter)).await;
-    addrs
-        .ok()
-        .and_then(|a| a.into_iter().find(|a| fits(&a.ip())))
-        .ok_or_else(|| declined(format!("{host} does not resolve")))
+    // getaddrinfo blocks: on smol's blocking pool, a few at once.
+    let addrs = blocking(move || (name.as_str(), port).to_socket_addrs().map(Vec::from_iter)).await;
+    let addrs = addrs.map_err(|_| declined(format!("cannot resolve host {host}")))?;
+    addrs.into_iter().find(|a| fits(&a.ip())).ok_or_else(|| declined(format!("host {host} has no {wanted} address")))
 }
+
+/// Runs `work` on smol's blocking pool, at most [`BLOCKING`] at once: the pool
+/// starts a thread for every job that finds none idle (up to 500), so a burst of
+/// checks by name would otherwise start a thread per check.
+async fn blocking<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> T {
+    static SLOTS: smol::lock::Semaphore = smol::lock::Semaphore::new(BLOCKING);
+    let _slot = SLOTS.acquire().await;
+    smol::unblock(work).await
+}
+
+/// Blocking calls at once (name resolution, SNMPv3 key derivation), so threads of
+/// smol's blocking pool at once; an idle one exits after half a second.
+pub const BLOCKING: usize = 4;
 
 /// A value other probes on the host (and other runs here) are unlikely to share:
 /// echo identifiers, SNMP request ids.
@@ -386,20 +462,16 @@ fn random_u64() -> u64 {
 
 // ------------------------------------------------------------------- ICMP
 
-async fn ping(request: &NativeRequest, io: IoChoice, clock: MonotonicClock) -> Result<(Printed, Backend), Declined> {
+async fn ping(
+    request: &NativeRequest,
+    accel: &Accelerator,
+    wording: Wording<'_>,
+) -> Result<(Printed, Backend), Declined> {
     let NativeRequest::Ping { plugin, host, family, warn, crit, packets, interval, timeout } = request else {
         return Err(declined("not a ping request"));
     };
     let addr = resolve(host, 0, *family).await?.ip();
-    let version = IcmpVersion::of(addr);
-    // A check pings one host: a datagram ICMP socket, where allowed, gets only its own
-    // replies, where a raw one gets every echo reply on the host (and every other
-    // check's), so it is tried first.
-    let v6 = version == IcmpVersion::V6;
-    let socket = match DatagramSocket::icmp_of(v6, DatagramKind::IcmpDgram) {
-        Ok(s) => s,
-        Err(_) => DatagramSocket::icmp(v6)?,
-    };
+    let engine = accel.pinger(IcmpVersion::of(addr) == IcmpVersion::V6)?;
     let spacing = *interval * packets.saturating_sub(1);
     // How long the plugin waits: check_ping runs `ping -w TIMEOUT`; check_icmp stops
     // after its "max completion time" (packets, their spacing and the critical RTA).
@@ -407,37 +479,15 @@ async fn ping(request: &NativeRequest, io: IoChoice, clock: MonotonicClock) -> R
         PingPlugin::CheckPing => *timeout,
         PingPlugin::CheckIcmp => (spacing + *interval + crit.rta * (packets + 1)).min(*timeout),
     };
-    let salt = random_u64();
-    let config = PingConfig {
+    let params = PingParams {
         count: *packets,
         interval: *interval,
-        pacing: Duration::ZERO,
         // Every packet may wait for what is left after the last one is sent.
         timeout: limit.saturating_sub(spacing).max(Duration::from_millis(100)),
-        data_len: 56,
-        ident: salt as u16,
-        cookie: (salt >> 32) as u32,
-        // The kernel rewrites the identifier of unprivileged ICMP sockets.
-        check_ident: socket.kind() == DatagramKind::IcmpRaw,
-        first_seq: 0,
+        deadline: Some(limit),
     };
-    let start = clock.now();
-    let session = PingSession::new(config, version, [addr], start).map_err(|e| declined(e.to_string()))?;
-    let small = DatagramConfig { io, recv_buffers: 8, send_slots: 8, socket_recv_buffer: None, ..Default::default() };
-    let mut driver = AsyncDriver::new(DatagramRunner::new(socket, session, &small, clock)?)?;
-    let backend = driver.get_ref().backend();
-    let deadline = Timer::after(limit);
-    let run = async {
-        while driver.next_event().await?.is_some() {}
-        Ok::<_, DriverError>(())
-    };
-    future::or(run, async {
-        deadline.await;
-        Ok(())
-    })
-    .await?;
-    let stats = driver.get_ref().session().target(0).map(|(_, s)| *s).unwrap_or_default();
-    if stats.errors > 0 {
+    let stats = engine.run(addr, params).await?;
+    if stats.errors > 0 && !wording.native() {
         return Err(declined("ICMP errors came back: the plugin words them"));
     }
     let out = match plugin {
@@ -448,198 +498,23 @@ async fn ping(request: &NativeRequest, io: IoChoice, clock: MonotonicClock) -> R
         }
         PingPlugin::CheckIcmp => check_icmp_text(host, &stats, warn, crit),
     };
-    Ok((out, backend))
+    // Natively, the error is named after the loss it caused.
+    let out = match stats.last_error {
+        Some(e) => {
+            let note = format!(" ({})", e.describe(IcmpVersion::of(addr)));
+            let at = out.text.find('|').unwrap_or(out.text.trim_end().len());
+            let mut text = out.text;
+            text.insert_str(at, &note);
+            printed(out.code, text)
+        }
+        None => out,
+    };
+    Ok((out, engine.backend()))
 }
 
 fn ping_threshold(t: &PingThreshold) -> Threshold {
     // Nanoseconds to milliseconds: exact for the thresholds people write.
     Threshold { rta_ms: t.rta.as_nanos() as f64 / 1e6, loss_pct: u32::from(t.loss_percent) }
-}
-
-// ------------------------------------------------------------------- NRPE
-
-/// check_nrpe's state names, by exit code.
-const STATE_NAMES: [&str; 4] = ["OK", "WARNING", "CRITICAL", "UNKNOWN"];
-
-/// The OpenSSL context of anonymous-DH NRPE checks, built once: it also caches TLS
-/// sessions per server, so later checks resume.
-#[cfg(feature = "nrpe-adh")]
-fn adh_connector() -> Result<&'static crate::session::tls::AdhConnector, Declined> {
-    static CONNECTOR: OnceLock<Result<crate::session::tls::AdhConnector, String>> = OnceLock::new();
-    CONNECTOR
-        .get_or_init(|| crate::session::tls::AdhConnector::new().map_err(|e| e.to_string()))
-        .as_ref()
-        .map_err(|e| declined(e.clone()))
-}
-
-fn nrpe_tls(tls: bool, adh: NrpeAdh, addr: SocketAddr) -> Result<Option<TlsClient>, Declined> {
-    if !tls {
-        return Ok(None);
-    }
-    if adh != NrpeAdh::Allow {
-        return Err(declined("check_nrpe -d other than 1 is not modelled"));
-    }
-    #[cfg(feature = "nrpe-adh")]
-    {
-        let peer = addr.to_string();
-        TlsClient::openssl_resuming(adh_connector()?, &peer).map(Some).map_err(|e| declined(e.to_string()))
-    }
-    #[cfg(not(feature = "nrpe-adh"))]
-    {
-        let _ = addr;
-        Err(declined("built without anonymous-DH TLS (feature nrpe-adh)"))
-    }
-}
-
-async fn nrpe(request: &NativeRequest, accel: &Accelerator) -> Result<(Printed, Backend), Declined> {
-    let NativeRequest::Nrpe { host, port, command, args, tls, adh, packets, family, timeout, timeout_status } = request
-    else {
-        return Err(declined("not an NRPE request"));
-    };
-    let addr = resolve(host, *port, *family).await?;
-    let engine = accel.streams()?;
-    let version = match packets {
-        NrpePackets::Auto => NrpeVersion::V4,
-        NrpePackets::V2Only => NrpeVersion::V2,
-        NrpePackets::V3Only => NrpeVersion::V3,
-    };
-    let mut query = NrpeQuery {
-        command: command.clone(),
-        args: args.clone(),
-        version,
-        timeout: *timeout,
-        max_buffer: DEFAULT_MAX_BUFFER_LEN,
-        fallback_to_v2: *packets == NrpePackets::Auto,
-    };
-    let state = timeout_status.exit_code();
-    // At most two connections: v4, then v2 when the server hung up on v4.
-    for _ in 0..2 {
-        let tls = nrpe_tls(*tls, *adh, addr)?;
-        // Refused here, before queueing, if the query cannot be encoded.
-        query.packet().map_err(|e| declined(e.to_string()))?;
-        let q = query.clone();
-        let make: engine::MakeSession =
-            Box::new(move |now| NrpeSession::new(now, &q, tls).map(AnyStream::Nrpe).map_err(|e| e.to_string()));
-        let run = engine.run(addr, make).await?;
-        let backend = engine.backend();
-        let mut events: Vec<NrpeEvent> =
-            run.events.into_iter().filter_map(|e| if let AnyEvent::Nrpe(e) = e { Some(e) } else { None }).collect();
-        if let Some((end, AnyStream::Nrpe(mut session), at)) = run.closed {
-            match end {
-                _ if session.is_done() => {}
-                ConnEnd::ConnectFailed(errno) => {
-                    // ConnEnd prints the system's wording of the errno.
-                    let why = ConnEnd::ConnectFailed(errno).to_string();
-                    let (ip, port) = (addr.ip(), addr.port());
-                    let text = format!(
-                        "connect to address {ip} port {port}: {why}\nconnect to host {host} port {port}: {why}\n"
-                    );
-                    return Ok((printed(state, text), backend));
-                }
-                ConnEnd::ConnectTimedOut => return Err(declined("connect timed out")),
-                ConnEnd::Failed(_) | ConnEnd::PeerClosed | ConnEnd::Done => {
-                    session.handle_reset(at);
-                    events.extend(session.poll_event());
-                }
-            }
-        }
-        let out = match events.into_iter().next() {
-            Some(NrpeEvent::RetryWithV2) => {
-                query = query.for_v2_retry();
-                continue;
-            }
-            Some(NrpeEvent::Answer(a)) => {
-                let code = u8::try_from(a.result_code).ok().filter(|c| *c <= 3).unwrap_or(3);
-                if a.text.is_empty() {
-                    printed(code, "NRPE: Unable to read output\n")
-                } else {
-                    printed(code, format!("{}\n", a.text))
-                }
-            }
-            Some(NrpeEvent::Failed(NrpeFailure::Timeout { timeout, .. })) => {
-                let name = STATE_NAMES.get(usize::from(state)).copied().unwrap_or("UNKNOWN");
-                let text = format!("CHECK_NRPE STATE {name}: Socket timeout after {} seconds.\n", timeout.as_secs());
-                printed(state, text)
-            }
-            Some(NrpeEvent::Failed(f)) => return Err(declined(format!("NRPE failure worded by check_nrpe: {f}"))),
-            None => return Err(declined("the NRPE check ended without a result")),
-        };
-        return Ok((out, backend));
-    }
-    Err(declined("the server hung up on v2 packets too"))
-}
-
-// ------------------------------------------------------------------- SNMP
-
-/// Localized-key derivation hashes a megabyte per password: derived keys are kept
-/// for the credentials last used (a few at most in any configuration).
-fn user_keys(user: &str, level: &SnmpV3Level) -> Result<Arc<UserKeys>, Declined> {
-    type Cached = (String, String, Arc<UserKeys>);
-    static CACHE: Mutex<Vec<Cached>> = Mutex::new(Vec::new());
-    const KEPT: usize = 64;
-    let id = format!("{level:?}");
-    let mut cache = CACHE.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some((_, _, keys)) = cache.iter().find(|(u, l, _)| u == user && *l == id) {
-        return Ok(keys.clone());
-    }
-    let auth_proto = |a: SnmpAuth| if a == SnmpAuth::Md5 { AuthProtocol::Md5 } else { AuthProtocol::Sha1 };
-    let priv_proto = |p: SnmpPriv| if p == SnmpPriv::Des { PrivProtocol::Des } else { PrivProtocol::Aes128 };
-    let keys = match level {
-        SnmpV3Level::NoAuthNoPriv => UserKeys::new(user.as_bytes(), None, None),
-        SnmpV3Level::AuthNoPriv { auth, auth_password } => {
-            UserKeys::new(user.as_bytes(), Some((auth_proto(*auth), auth_password.as_bytes())), None)
-        }
-        SnmpV3Level::AuthPriv { auth, auth_password, privacy, priv_password } => UserKeys::new(
-            user.as_bytes(),
-            Some((auth_proto(*auth), auth_password.as_bytes())),
-            Some((priv_proto(*privacy), priv_password.as_bytes())),
-        ),
-    };
-    let keys = Arc::new(keys.map_err(|e| declined(e.to_string()))?);
-    if cache.len() >= KEPT {
-        cache.clear();
-    }
-    cache.push((user.to_owned(), id, keys.clone()));
-    Ok(keys)
-}
-
-async fn snmp(argv: &[String], request: &NativeRequest, accel: &Accelerator) -> Result<(Printed, Backend), Declined> {
-    let NativeRequest::Snmp { host, port, version, oid, warn, crit, expect, label, units, family, timeout, retries } =
-        request
-    else {
-        return Err(declined("not an SNMP request"));
-    };
-    if expect.is_some() || label.is_some() || units.is_some() {
-        return Err(declined("check_snmp -s, -l and -u are not modelled"));
-    }
-    let text = |r: &Option<Range>| match r {
-        None => Ok(None),
-        Some(r) => written_range(argv, r).map(Some).ok_or_else(|| declined("threshold written ambiguously")),
-    };
-    let (warn_text, crit_text) = (text(warn)?, text(crit)?);
-    let thresholds =
-        check::thresholds(warn_text.as_deref(), crit_text.as_deref(), 1).map_err(|e| declined(e.to_string()))?;
-    let oid: Oid<'static> = oid.parse().map_err(|_| declined("OID"))?;
-    let addr = resolve(host, *port, *family).await?;
-    let security = match version {
-        SnmpVersion::V1 { community } => {
-            Security::Community { version: SnmpWireVersion::V1, community: community.as_bytes().to_vec() }
-        }
-        SnmpVersion::V2c { community } => {
-            Security::Community { version: SnmpWireVersion::V2c, community: community.as_bytes().to_vec() }
-        }
-        SnmpVersion::V3 { user, level } => {
-            let (user, level) = (user.clone(), level.clone());
-            let keys = smol::unblock(move || user_keys(&user, &level)).await?;
-            Security::Usm { keys, context_name: Vec::new() }
-        }
-    };
-    let target = Target { addr, security, timeout: *timeout, retries: *retries };
-    let engine = accel.snmp(addr.is_ipv6())?;
-    let event = engine.run(target, Request::Get(vec![oid.clone()])).await?;
-    let backend = engine.backend();
-    let out = check_snmp_text(&event.outcome, &thresholds, &oid)?;
-    Ok((out, backend))
 }
 
 #[cfg(test)]

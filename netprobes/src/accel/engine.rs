@@ -1,16 +1,19 @@
 //! The shared runners of an `Accelerator`: one stream runner for every native TCP
-//! and NRPE check, one SNMP manager per address family, each driven by a task on
-//! smol's global executor that takes jobs from a channel and hands every check its
-//! own outcome. One io_uring (or epoll) instance serves thousands of checks, with
-//! memory allocated when the engine starts; checks beyond the connection slots, the
+//! and NRPE check, one SNMP manager per address family (and, in `pinger`, one
+//! pinger per family for every ping), each driven by a task on smol's global
+//! executor that takes jobs from a channel and hands every check its own outcome.
+//! One io_uring (or epoll) instance serves thousands of checks, with memory
+//! allocated when the engine starts; checks beyond the connection slots, the
 //! manager's in-flight limit or a few at once per destination (see `Queue`) wait in
 //! the engine's queue, in arrival order.
 //!
 //! A session is made when its job gets a slot (not when it is queued), so queueing
 //! does not eat into the check's own timeout, as waiting for an executor slot does
 //! not for a plugin. A check whose caller stopped waiting (its overall timeout) is
-//! dropped if it has not started, else left to end on its own deadline. Sockets are opened by the engine's task: they live in the network
-//! namespace of smol's executor threads, not of the caller's thread.
+//! dropped if it has not started, else left to end on its own deadline. TCP sockets
+//! are opened by the engine's task: they live in the network namespace of smol's
+//! executor thread. The SNMP and ICMP sockets are opened by `start`: they live in
+//! the namespace of the thread whose check started the engine.
 
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
@@ -105,7 +108,7 @@ pub(super) struct StreamRun {
 }
 
 /// Where a check's outcome goes.
-type Reply<T> = Sender<Result<T, String>>;
+pub(super) type Reply<T> = Sender<Result<T, String>>;
 
 /// Builds a check's session at the moment it gets its connection slot.
 pub(super) type MakeSession = Box<dyn FnOnce(Instant) -> Result<AnyStream, String> + Send>;
@@ -162,14 +165,14 @@ impl StreamEngine {
 }
 
 /// What woke an engine's task.
-enum Wake<J, E> {
+pub(super) enum Wake<J, E> {
     Job(Option<J>),
     Event(Result<Option<E>, DriverError>),
 }
 
 /// Waits for a job (while the channel is open) and, while checks are running, for an
 /// event of `driver`; `None` when neither can come any more.
-async fn wake<J, R: Runner>(
+pub(super) async fn wake<J, R: Runner>(
     driver: &mut AsyncDriver<R>,
     jobs: &Receiver<J>,
     open: bool,

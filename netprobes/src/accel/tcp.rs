@@ -11,17 +11,20 @@
 //! read before applying it), `-s` without `-e` but with `-w`/`-c` (the plugin times
 //! the response up to the server's silence), the host not given with `-H`, and after
 //! the fact a response with a NUL byte (the plugin's C strings end there) or longer
-//! than [`SHOWN_CAP`].
+//! than [`SHOWN_CAP`]. Natively none of these declines: TLS is the session's (any
+//! certificate accepted, as check_tcp `-S`), `-m` caps the session's read, `-d` is
+//! not applied (it only delays reading), the host is always shown, and a response is
+//! shown up to [`SHOWN_CAP`] with NUL bytes as `\0`.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use super::engine::{AnyEvent, AnyStream, MakeSession};
-use super::{Accelerator, Declined, Printed, declined, printed, resolve};
+use super::{Accelerator, Declined, Printed, Wording, declined, printed, resolve};
 use crate::driver::{Backend, ConnEnd};
 use crate::native::NativeRequest;
-use crate::session::tcp::{TcpCheck, TcpResult, TcpSession};
+use crate::session::tcp::{CertVerification, TcpCheck, TcpResult, TcpSession, TlsCheck, tls_client_config};
 use crate::session::{StreamSession, StreamState};
 use crate::time::Instant;
 
@@ -110,10 +113,21 @@ fn explicit_host(argv: &[String]) -> bool {
     })
 }
 
+/// The rustls settings of native `-S` checks: any certificate (check_tcp verifies
+/// none without `-D`), the system's wall clock for its validity.
+fn tls_config() -> Result<Arc<rustls::ClientConfig>, Declined> {
+    static CONFIG: OnceLock<Result<Arc<rustls::ClientConfig>, String>> = OnceLock::new();
+    let time = Arc::new(rustls::time_provider::DefaultTimeProvider);
+    CONFIG
+        .get_or_init(|| tls_client_config(CertVerification::AcceptAny, time).map_err(|e| e.to_string()))
+        .clone()
+        .map_err(declined)
+}
+
 pub(super) async fn tcp(
-    argv: &[String],
     request: &NativeRequest,
     accel: &Accelerator,
+    wording: Wording<'_>,
 ) -> Result<(Printed, Backend), Declined> {
     let NativeRequest::Tcp {
         host,
@@ -131,23 +145,25 @@ pub(super) async fn tcp(
         max_bytes,
         delay,
         tls,
-        sni: _,
+        sni,
         hide_output,
     } = request
     else {
         return Err(declined("not a TCP request"));
     };
-    if *tls {
-        return Err(declined("check_tcp -S words certificates differently from the TCP session"));
-    }
-    if !delay.is_zero() || max_bytes.is_some() {
-        return Err(declined("check_tcp -d and -m are not modelled"));
-    }
-    if send.is_some() && expect.is_empty() && (warn.is_some() || crit.is_some()) {
-        return Err(declined("check_tcp -s without -e times the response up to the server's silence"));
-    }
-    if !explicit_host(argv) {
-        return Err(declined("check_tcp without -H prints no host"));
+    if let Wording::Plugin(argv) = wording {
+        if *tls {
+            return Err(declined("check_tcp -S words certificates differently from the TCP session"));
+        }
+        if !delay.is_zero() || max_bytes.is_some() {
+            return Err(declined("check_tcp -d and -m are not modelled"));
+        }
+        if send.is_some() && expect.is_empty() && (warn.is_some() || crit.is_some()) {
+            return Err(declined("check_tcp -s without -e times the response up to the server's silence"));
+        }
+        if !explicit_host(argv) {
+            return Err(declined("check_tcp without -H prints no host"));
+        }
     }
     let addr: SocketAddr = resolve(host, *port, *family).await?;
     let engine = accel.streams()?;
@@ -156,7 +172,15 @@ pub(super) async fn tcp(
     check.expect = expect.iter().map(|e| e.as_bytes().to_vec()).collect();
     check.expect_all = *expect_all;
     check.quit.clone_from(quit);
-    check.max_bytes = SHOWN_CAP;
+    check.max_bytes = max_bytes.map_or(SHOWN_CAP, |m| usize::try_from(m).unwrap_or(SHOWN_CAP).min(SHOWN_CAP));
+    let mut unix_now = 0;
+    if *tls {
+        let name = sni.as_deref().unwrap_or(host);
+        check.tls = Some(TlsCheck::new(tls_config()?, name).map_err(declined)?);
+        // For the certificate's days to expiry; read once, as rustls reads its clock.
+        let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+        unix_now = i64::try_from(since.as_secs()).unwrap_or(i64::MAX);
+    }
     check.timeout = *timeout;
     (check.warning, check.critical) = (warn.map(|d| d.as_secs_f64()), crit.map(|d| d.as_secs_f64()));
     (check.refuse, check.mismatch, check.hide_output) = (*refuse_status, *mismatch_status, *hide_output);
@@ -164,7 +188,7 @@ pub(super) async fn tcp(
     let quiet = (!expect.is_empty()).then_some(CHECK_TCP_QUIET);
     let check = Arc::new(check);
     let make: MakeSession =
-        Box::new(move |now| Ok(AnyStream::Tcp(QuietTcp::new(TcpSession::new(check, now, 0), quiet))));
+        Box::new(move |now| Ok(AnyStream::Tcp(QuietTcp::new(TcpSession::new(check, now, unix_now), quiet))));
     let run = engine.run(addr, make).await?;
     let mut results: Vec<TcpResult> =
         run.events.into_iter().filter_map(|e| if let AnyEvent::Tcp(r) = e { Some(r) } else { None }).collect();
@@ -184,12 +208,17 @@ pub(super) async fn tcp(
         }
         (received, overflow) = (session.received, session.overflow);
     }
-    if overflow || received.contains(&0) {
+    if (overflow || received.contains(&0)) && !wording.native() {
         return Err(declined("a response too long or with a NUL byte"));
     }
     let r = results.into_iter().next().ok_or_else(|| declined("the TCP check ended without a result"))?;
     let shown = (!expect.is_empty() && !hide_output).then_some(received.as_slice());
-    let text = check_tcp_text(&r.output, *port, shown)?;
+    let text = match check_tcp_text(&r.output, *port, shown) {
+        Ok(text) => text,
+        // Natively: without the response (it was empty) or as the session said it.
+        Err(_) if wording.native() => check_tcp_text(&r.output, *port, None).unwrap_or_else(|_| r.output.clone()),
+        Err(d) => return Err(d),
+    };
     Ok((printed(r.exit_code(), format!("{text}\n")), engine.backend()))
 }
 
@@ -202,8 +231,10 @@ fn check_tcp_text(output: &str, port: u16, shown: Option<&[u8]>) -> Result<Strin
     // Connect errors and timeouts have no perfdata and nothing to show.
     let Some((summary, perf)) = output.split_once('|') else { return Ok(output.to_owned()) };
     // The raw response, trailing whitespace (C isspace) cut.
-    let response =
-        shown.map(|b| String::from_utf8_lossy(b).trim_end_matches([' ', '\t', '\n', '\x0b', '\x0c', '\r']).to_owned());
+    let response = shown.map(|b| {
+        let text = String::from_utf8_lossy(b).replace('\0', "\\0");
+        text.trim_end_matches([' ', '\t', '\n', '\x0b', '\x0c', '\r']).to_owned()
+    });
     if response.as_deref() == Some("") {
         return Err(declined("an empty response to show"));
     }
