@@ -41,11 +41,8 @@ impl Runner {
                 let opts = AccelOptions { native: *native, timeout: Some(*timeout) };
                 self.accel.run_argv(argv, &opts, &self.executor).await
             }
-            Run::Native { argv, timeout, .. } => {
-                // Until native-only runs exist in netprobes, a declined native run
-                // falls back to the plugin of the equivalent line.
-                let opts = AccelOptions { native: true, timeout: Some(*timeout) };
-                self.accel.run_argv(argv, &opts, &self.executor).await
+            Run::Native { request, timeout, .. } => {
+                self.accel.run_native_only(request, *timeout, self.executor.config().max_output).await
             }
         };
         let result = to_check_result(&accel, started.elapsed());

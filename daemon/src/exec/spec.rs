@@ -71,8 +71,9 @@ pub enum Run {
     /// A `nagios` command line: natively when recognised and `native` (the
     /// per-command opt-out is the parameter `native` = `no`), else as a plugin.
     Plugin { argv: Vec<String>, native: bool, timeout: Duration },
-    /// A native engine's request, with the equivalent plugin line it was read from.
-    Native { request: Box<NativeRequest>, argv: Vec<String>, timeout: Duration },
+    /// A native engine's request (read from its equivalent plugin line); never runs
+    /// a plugin.
+    Native { request: Box<NativeRequest>, timeout: Duration },
     /// `dummy`: the status and output the parameters give.
     Fixed { status: Status, output: String },
     /// The check cannot run; the result is this status and output (a configuration
@@ -202,7 +203,7 @@ fn native(line: Result<Vec<String>, String>, get: &dyn Fn(&str) -> Option<String
     let shown = argv.iter().map(|a| if a.contains(' ') { format!("'{a}'") } else { a.clone() }).collect::<Vec<_>>();
     let request = native_request(&argv).ok_or_else(|| format!("parameters not understood: {}", shown.join(" ")))?;
     let timeout = timeout_param(get, NATIVE_TIMEOUT)?;
-    Ok((shown.join(" "), Run::Native { request: Box::new(request), argv, timeout }))
+    Ok((shown.join(" "), Run::Native { request: Box::new(request), timeout }))
 }
 
 fn param_or(get: &dyn Fn(&str) -> Option<String>, name: &str, default: &str) -> String {
