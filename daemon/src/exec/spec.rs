@@ -133,10 +133,10 @@ pub fn probe_spec(site: &Site, obj: &Arc<Resolved>, container: &Arc<Resolved>) -
     let get = |name: &str| params.iter().find(|p| &*p.name == name).map(|p| p.evaluated.trim().to_string());
     let built = match engine {
         EngineName::Nagios => nagios(&get),
-        EngineName::Ping => native(ping_line(&get, &host_address(host)), &get),
-        EngineName::Nrpe => native(nrpe_line(&get, &params, &host_address(host)), &get),
-        EngineName::Snmp => native(snmp_line(&get, &host_address(host)), &get),
-        EngineName::Tcp => native(tcp_line(&get, &host_address(host)), &get),
+        EngineName::Ping => native(ping_line(&get, &host_address(host))),
+        EngineName::Nrpe => native(nrpe_line(&get, &params, &host_address(host))),
+        EngineName::Snmp => native(snmp_line(&get, &host_address(host))),
+        EngineName::Tcp => native(tcp_line(&get, &host_address(host))),
         EngineName::Dummy => dummy(&get),
         EngineName::Agent | EngineName::Http => {
             Err(format!("engine {} is not available in this version of the daemon", engine.as_str()))
@@ -198,12 +198,32 @@ fn nagios(get: &dyn Fn(&str) -> Option<String>) -> Built {
 }
 
 /// Recognises the equivalent plugin line of a native engine.
-fn native(line: Result<Vec<String>, String>, get: &dyn Fn(&str) -> Option<String>) -> Built {
+fn native(line: Result<Vec<String>, String>) -> Built {
     let argv = line?;
     let shown = argv.iter().map(|a| if a.contains(' ') { format!("'{a}'") } else { a.clone() }).collect::<Vec<_>>();
     let request = native_request(&argv).ok_or_else(|| format!("parameters not understood: {}", shown.join(" ")))?;
-    let timeout = timeout_param(get, NATIVE_TIMEOUT)?;
+    // The `timeout` parameter is already in the line (`-t`), where the probe reports
+    // it in the plugin's words and status (check_nrpe: CRITICAL "Socket timeout";
+    // check_snmp: UNKNOWN "No Response" after every try). The run's own limit is only
+    // a guard behind that: equal to it, the two would race and the same silent server
+    // would give CRITICAL or TIMEOUT at random.
+    let timeout = own_timeout(&request).saturating_add(NATIVE_GRACE);
     Ok((shown.join(" "), Run::Native { request: Box::new(request), timeout }))
+}
+
+/// How long a native run may take beyond its probe's own timeouts before it is cut
+/// off as TIMEOUT.
+pub const NATIVE_GRACE: Duration = Duration::from_secs(2);
+
+/// The longest a request takes by its own timeouts: SNMP waits `timeout` for each of
+/// its `retries + 1` tries, as check_snmp's snmpget does.
+fn own_timeout(request: &NativeRequest) -> Duration {
+    match request {
+        NativeRequest::Ping { timeout, .. }
+        | NativeRequest::Nrpe { timeout, .. }
+        | NativeRequest::Tcp { timeout, .. } => *timeout,
+        NativeRequest::Snmp { timeout, retries, .. } => timeout.saturating_mul(retries.saturating_add(1)),
+    }
 }
 
 fn param_or(get: &dyn Fn(&str) -> Option<String>, name: &str, default: &str) -> String {
@@ -373,6 +393,23 @@ mod tests {
         }
         for bad in ["", "x", "-1", "0", "5d", "1e9"] {
             assert_eq!(parse_duration(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_native_run_outlasts_its_probes_own_timeouts() {
+        let grace = NATIVE_GRACE.as_secs();
+        for (line, secs) in [
+            ("check_nrpe -H 127.0.0.1 -c x -n -t 1", 1 + grace),
+            ("check_icmp -H 127.0.0.1 -t 3", 3 + grace),
+            ("check_tcp -H 127.0.0.1 -p 80 -t 4", 4 + grace),
+            // check_snmp's five retries: six tries of -t each.
+            ("check_snmp -H 127.0.0.1 -o 1.3.6.1.2.1.1.3.0 -P 2c -C public -t 1", 6 + grace),
+            ("check_snmp -H 127.0.0.1 -o 1.3.6.1.2.1.1.3.0 -P 2c -C public -t 2 -e 1", 4 + grace),
+        ] {
+            let argv: Vec<String> = line.split(' ').map(String::from).collect();
+            let Ok((_, Run::Native { timeout, .. })) = native(Ok(argv)) else { panic!("{line}") };
+            assert_eq!(timeout, Duration::from_secs(secs), "{line}");
         }
     }
 
