@@ -127,9 +127,18 @@ impl Engine {
             let period = p.period.map(|i| (&site.calendar, i));
             engine.sched.schedule_first(ix, p.key, now, interval, period);
         }
+        // The first evaluation of a virtual check is its initial state, as `<initially>`
+        // is a real check's: computed from assumed states, it is an assumption too, so
+        // it raises no alert (nor, later, a recovery), and no event. Members are
+        // initial states, all hard, so virtual checks start hard.
         let order: Vec<CheckIx> = engine.virtuals.iter().collect();
         for v in order {
-            engine.recompute(now, v);
+            if let Some((status, hard, output)) = engine.evaluate(v) {
+                let mut s = CheckState::initial(status, &output, now);
+                s.hard = hard;
+                s.set_suppressed(plan.get(v).is_some_and(|p| p.suppressed));
+                engine.states[v.index()] = s;
+            }
         }
         engine
     }
@@ -195,9 +204,13 @@ impl Engine {
         let deps = self.dep_status(ix);
         let th = Thresholds::new(p.failed_after, p.recovers_after);
         let state = &mut self.states[ix.index()];
+        let before = state.member();
         let applied = state.apply(now, &result, th, deps, &self.config.flap, &mut self.alert_ids);
         push_applied(&mut self.events, ix, now, state, &applied);
-        if applied.state_changed || applied.hard_changed || applied.was_hard != state.hard {
+        // Conditions read a member's exact status (`all` = worst, `count critical`),
+        // its hardness and its acknowledgement, not only its ok-ness: PENDING → OK or
+        // WARNING → CRITICAL while hard must reach the virtual checks too.
+        if state.member() != before {
             self.member_changed(now, ix);
         }
         self.reschedule(ix, due, now);
@@ -267,25 +280,29 @@ impl Engine {
         }
     }
 
-    fn recompute(&mut self, now: Timestamp, v: CheckIx) {
+    /// A virtual check's status, hardness and output from its members' state now;
+    /// `None` when `v` is not a virtual check.
+    fn evaluate(&self, v: CheckIx) -> Option<(Status, bool, String)> {
         let states = &self.states;
-        let Some(eval) = self
+        let eval = self
             .virtuals
-            .recompute(v, |m| states.get(m.index()).map_or(Member::hard(Status::Unknown), CheckState::member))
-        else {
-            return;
-        };
+            .recompute(v, |m| states.get(m.index()).map_or(Member::hard(Status::Unknown), CheckState::member))?;
         let members = self.virtuals.members(v);
         let ok = members
             .iter()
             .filter(|m| states.get(m.index()).is_some_and(|s| s.member().effective_status().is_ok()))
             .count();
         let output = format!("{} - {ok} of {} members ok", eval.status.as_str(), members.len());
+        Some((eval.status, eval.hard, output))
+    }
+
+    fn recompute(&mut self, now: Timestamp, v: CheckIx) {
+        let Some((status, hard, output)) = self.evaluate(v) else { return };
         let state = &mut self.states[v.index()];
-        if state.status == eval.status && state.hard == eval.hard && state.output == output {
+        if state.status == status && state.hard == hard && state.output == output {
             return;
         }
-        let applied = state.apply_virtual(now, eval.status, &output, eval.hard, &self.config.flap, &mut self.alert_ids);
+        let applied = state.apply_virtual(now, status, &output, hard, &self.config.flap, &mut self.alert_ids);
         push_applied(&mut self.events, v, now, state, &applied);
     }
 }
