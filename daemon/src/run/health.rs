@@ -18,6 +18,8 @@ pub struct Writer {
     clock: Clock,
     startup_ms: f64,
     first_check_ms: Option<f64>,
+    /// Active checks of the plan, counted at the first write (the plan never changes).
+    scheduled: Option<usize>,
     warned: bool,
 }
 
@@ -29,6 +31,7 @@ impl Writer {
             clock,
             startup_ms: clock.uptime_ms(),
             first_check_ms: None,
+            scheduled: None,
             warned: false,
         }
     }
@@ -46,7 +49,9 @@ impl Writer {
             "at": self.clock.now().to_string(),
             "uptime_s": self.clock.uptime_ms() / 1000.0,
             "checks": plan.len(),
-            "scheduled": engine.scheduled(),
+            // Checks that run on a schedule, as documented: the engine's own count
+            // leaves out those in flight (off the timer wheel until they finish).
+            "scheduled": *self.scheduled.get_or_insert_with(|| plan.active().count()),
             "startup_ms": self.startup_ms,
             "first_check_ms": self.first_check_ms,
             "due": h.due,

@@ -62,7 +62,7 @@ pub fn main() -> ExitCode {
     match startup::start(&args, clock) {
         Ok(started) => run(started, &args, clock),
         Err(e) => {
-            error!("{}", e.message);
+            // Once, without a log prefix: this is what the operator reads first.
             eprintln!("bergamotd: {}", e.message);
             ExitCode::from(e.code)
         }
@@ -77,7 +77,14 @@ fn init_logging(filter: &str) {
         "trace" => tracing::Level::TRACE,
         _ => tracing::Level::INFO,
     };
-    let _ = tracing_subscriber::fmt().with_max_level(level).with_writer(std::io::stderr).with_target(false).try_init();
+    // Colours only for a terminal: journald and log files would keep the escapes.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let _ = tracing_subscriber::fmt()
+        .with_max_level(level)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .with_ansi(ansi)
+        .try_init();
 }
 
 /// What start-up hands the event loop.
