@@ -78,6 +78,9 @@ struct World {
     /// Runs in flight: (when they finish, order, check).
     finishing: BinaryHeap<Reverse<(Timestamp, u64, CheckIx)>>,
     order: u64,
+    /// Steps in a row in which the clock did not move and nothing ran or finished: a
+    /// deadline that never fires would loop forever.
+    idle: u32,
     running: Vec<bool>,
     /// When each check started, by index.
     starts: Vec<Vec<Timestamp>>,
@@ -102,6 +105,7 @@ impl World {
             probe: vec![SignedDuration::ZERO; n],
             finishing: BinaryHeap::new(),
             order: 0,
+            idle: 0,
             running: vec![false; n],
             starts: vec![Vec::new(); n],
             events: Vec::new(),
@@ -149,6 +153,7 @@ impl World {
             self.now = self.now.max(limit);
             return false;
         };
+        let (before, acted) = (self.now, self.events.len());
         self.now = self.now.max(next);
         while let Some(Reverse((t, _, ix))) = self.finishing.peek().copied()
             && t <= self.now
@@ -157,6 +162,9 @@ impl World {
             self.answer(ix);
         }
         self.poll();
+        let idle = self.now == before && self.events.len() == acted;
+        self.idle = if idle { self.idle + 1 } else { 0 };
+        assert!(self.idle < 1000, "the engine's deadline {next} never fires (now {})", self.now);
         true
     }
 
@@ -222,8 +230,8 @@ impl World {
     }
 
     /// One line per result of `path`: `STATUS hard|soft ATTEMPT [flapping|steady]
-    /// [alert|renotify|recovery STATUS [quiet]] +GAP`, where GAP is the time to the next run (so `path` needs
-    /// one more run than lines asked for).
+    /// [alert|renotify|recovery STATUS [quiet]] +GAP`, where GAP is the time to the
+    /// next run (so `path` needs one more run than lines asked for).
     fn result_lines(&self, path: &str, n: usize) -> Vec<String> {
         let mut lines: Vec<String> = Vec::new();
         for e in self.events_of(path, 0) {
