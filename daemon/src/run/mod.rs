@@ -112,7 +112,7 @@ fn run(started: Started, args: &Args, clock: Clock) -> ExitCode {
         Some(path) => match events_file::start(path, &bus, plan.clone()) {
             Ok(handle) => Some(handle),
             Err(e) => {
-                error!("cannot open the events file {}: {e}", path.display());
+                eprintln!("bergamotd: cannot open the events file {}: {e}", path.display());
                 return ExitCode::from(3);
             }
         },
@@ -131,6 +131,9 @@ fn run(started: Started, args: &Args, clock: Clock) -> ExitCode {
         // Only what runs is kept, not the parameters shown to operators: 100,000
         // checks must fit a small box.
         let mut specs: Vec<Option<Arc<Run>>> = vec![None; plan.len()];
+        // The task of each check in flight (a check never runs twice at once), so a
+        // stop can end them; see below.
+        let mut tasks: Vec<Option<smol::Task<()>>> = std::iter::repeat_with(|| None).take(plan.len()).collect();
         let mut due = Vec::with_capacity(4096);
         let mut events = Vec::with_capacity(4096);
         let mut signals = signals;
@@ -141,7 +144,7 @@ fn run(started: Started, args: &Args, clock: Clock) -> ExitCode {
             engine.scheduled(),
             plan.model.sites.len()
         );
-        loop {
+        let code = loop {
             let now = clock.now();
             engine.poll(now, &mut due);
             for ix in due.drain(..) {
@@ -156,7 +159,7 @@ fn run(started: Started, args: &Args, clock: Clock) -> ExitCode {
                         run
                     }
                 };
-                spawn_check(ix, spec, runner.clone(), tx.clone());
+                tasks[ix.index()] = Some(spawn_check(ix, spec, runner.clone(), tx.clone()));
             }
             engine.drain_events(&mut events);
             for e in events.drain(..) {
@@ -176,9 +179,10 @@ fn run(started: Started, args: &Args, clock: Clock) -> ExitCode {
             match wait_for(&rx, &mut signals, wait).await {
                 Wake::Done(first) => {
                     let now = clock.now();
-                    engine.handle_result(now, first.ix, first.result);
-                    // Everything else that is ready, in one turn.
-                    while let Ok(d) = rx.try_recv() {
+                    // Everything else that is ready, in one turn. The task has sent
+                    // its result: dropping its handle ends nothing.
+                    for d in std::iter::once(first).chain(std::iter::from_fn(|| rx.try_recv().ok())) {
+                        tasks[d.ix.index()] = None;
                         engine.handle_result(now, d.ix, d.result);
                     }
                 }
@@ -188,7 +192,15 @@ fn run(started: Started, args: &Args, clock: Clock) -> ExitCode {
                     break 0u8;
                 }
             }
+        };
+        // Checks in flight are abandoned, and must not outlive the daemon: cancelling
+        // a task drops its run, and a dropped plugin run kills its process group
+        // (netprobes' executor). Detached, a plugin would keep running after the stop
+        // with nothing left to time it out.
+        for task in tasks.iter_mut().filter_map(Option::take) {
+            task.cancel().await;
         }
+        code
     });
     health.write(&engine, &plan);
     // The events file gets everything published before the stop.
@@ -218,7 +230,8 @@ fn build_spec(plan: &Plan, ix: CheckIx) -> ProbeSpec {
 
 /// Runs one check on the executor's threads; the result comes back on `tx`. A
 /// panicking probe is reported as an ERROR result of that check, not a dead daemon.
-fn spawn_check(ix: CheckIx, spec: Arc<Run>, runner: Arc<Runner>, tx: Sender<Done>) {
+/// Dropping the task cancels the run.
+fn spawn_check(ix: CheckIx, spec: Arc<Run>, runner: Arc<Runner>, tx: Sender<Done>) -> smol::Task<()> {
     smol::spawn(async move {
         let run = std::panic::AssertUnwindSafe(async { runner.run(&spec).await.0 });
         let result = match futures_lite::FutureExt::catch_unwind(run).await {
@@ -231,7 +244,6 @@ fn spawn_check(ix: CheckIx, spec: Arc<Run>, runner: Arc<Runner>, tx: Sender<Done
         };
         let _ = tx.send(Done { ix, result }).await;
     })
-    .detach();
 }
 
 enum Wake {
