@@ -101,7 +101,8 @@ fn write_site(dir: &Scratch, plain: u16, tls: u16, snmp: u16, silent: u16) -> Pa
         .replace("@SNMP@", &snmp.to_string())
         .replace("@SILENT@", &silent.to_string())
         .replace("@OPEN@", &silent.to_string())
-        .replace("@PLUGINS@", PLUGINS);
+        .replace("@PLUGINS@", PLUGINS)
+        .replace("@DIR@", &dir.0.display().to_string());
     dir.write("conf/site.xml", &site, 0o644);
     dir.path("conf")
 }
@@ -115,6 +116,8 @@ fn daemon_reaches_the_expected_states_and_alerts_against_real_peers() {
     let (_tls, tls_port) = start_nrpe(&dir, "nrpe-tls", true);
     let (_snmpd, snmp_port) = start_snmpd(&dir);
     let silent = silent_listener();
+    let stuck_pid = dir.path("stuck.pid");
+    dir.write("stuck.sh", &format!("#!/bin/sh\necho $$ >> {}\nexec sleep 3600\n", stuck_pid.display()), 0o755);
     let conf = write_site(&dir, plain_port, tls_port, snmp_port, silent);
     let data = dir.path("data");
     let mut events = Events::new(dir.path("events.jsonl"));
@@ -133,10 +136,30 @@ fn daemon_reaches_the_expected_states_and_alerts_against_real_peers() {
     std::fs::remove_file(&flip).unwrap();
     wait_for(&mut events, &mut daemon, &[want("host/lo/service/nrpe-flip", "recovery", "OK", ANY)]);
 
+    // A plugin still running at the stop is killed with the daemon, not left behind.
+    let pids = || -> Vec<u32> {
+        let text = std::fs::read_to_string(&stuck_pid).unwrap_or_default();
+        text.lines().filter_map(|l| l.trim().parse().ok()).collect()
+    };
+    wait_until(|| "plugin-stuck to start".into(), || !pids().is_empty());
+
     let code = daemon.terminate();
     let log = daemon.log();
     assert_eq!(code, Some(0), "SIGTERM must stop bergamotd with exit 0:\n{log}");
     events.poll();
+    // One run: a check never runs twice at once, and this one never ends by itself.
+    let stuck = pids();
+    assert_eq!(stuck.len(), 1, "plugin-stuck started {stuck:?}");
+    let start = std::time::Instant::now();
+    while stuck.iter().any(|p| alive(*p)) {
+        if start.elapsed() > peers::DEADLINE {
+            for p in &stuck {
+                let _ = Command::new("kill").args(["-9", &p.to_string()]).status();
+            }
+            panic!("the plugin in flight ({stuck:?}) outlived bergamotd:\n{log}");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
 
     for check in NEVER_ALERT {
         let alerts: Vec<&Value> = events.of(check, "alert").collect();
@@ -168,9 +191,14 @@ fn daemon_reaches_the_expected_states_and_alerts_against_real_peers() {
     let health: Value = serde_json::from_slice(&std::fs::read(data.join("health.json")).expect("health.json"))
         .expect("health.json is JSON");
     let n = |k: &str| health[k].as_u64().unwrap_or_else(|| panic!("health.json has no {k}: {health:#}"));
-    assert_eq!(n("checks"), 26, "{health:#}");
-    assert_eq!(n("scheduled"), 20 + 2, "{health:#}");
+    assert_eq!(n("checks"), 27, "{health:#}");
+    assert_eq!(n("scheduled"), 21 + 2, "{health:#}");
     assert!(n("completed") > 0, "{health:#}");
+    // Written at the stop: it counts every result the events file has.
+    let results = events.all.iter().filter(|v| {
+        v["event"] == "result" && v["check"].as_str().is_some_and(|c| c.starts_with(&format!("{SITE}/host/")))
+    });
+    assert_eq!(n("completed"), results.count() as u64, "{health:#}");
     assert!(n("started") + n("queued") >= n("due"), "{health:#}");
     assert!(n("started") >= n("completed"), "{health:#}");
     assert!(health["results"]["OK"].as_u64().unwrap_or(0) > 0, "{health:#}");
@@ -247,6 +275,12 @@ fn cli_check_runs_one_check_as_the_daemon_would() {
             assert!(out.contains(w), "{args:?}: no {w:?} in\n{}", describe(&o));
         }
     }
+}
+
+/// Whether process `pid` is alive (a zombie is not: it only waits to be reaped).
+fn alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .is_ok_and(|stat| stat.rsplit_once(") ").is_some_and(|(_, rest)| !rest.starts_with('Z')))
 }
 
 fn start_failure(args: &[&str], config: Option<&Path>, data: &Path) -> Output {

@@ -86,7 +86,7 @@ impl Drop for Daemon {
 pub struct Events {
     pub path: PathBuf,
     read: usize,
-    all: Vec<Value>,
+    pub all: Vec<Value>,
 }
 
 impl Events {

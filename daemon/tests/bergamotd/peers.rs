@@ -24,7 +24,7 @@ pub fn peers() {
 
 /// A directory every user may use (nrpe runs its commands as `nagios`, the ICMP test
 /// runs bergamotd as `nobody`), removed on drop.
-pub struct Scratch(PathBuf);
+pub struct Scratch(pub PathBuf);
 
 impl Scratch {
     pub fn new(tag: &str) -> Scratch {
