@@ -126,7 +126,13 @@ fn run(started: Started, args: &Args, clock: Clock) -> ExitCode {
         }
     };
     let mut health = health::Writer::new(&data, clock);
-    let code = smol::block_on(async {
+    let loop_plan = plan.clone();
+    // The loop runs as a task on smol's executor thread, next to the probes' tasks:
+    // a result reaching the engine is a queue push on the same thread, not a
+    // cross-thread wake-up (those context switches were most of the daemon's CPU).
+    // This thread only waits for it, without driving the reactor.
+    let main_loop = smol::spawn(async move {
+        let plan = loop_plan;
         let (tx, rx) = smol::channel::unbounded::<Done>();
         // Only what runs is kept, not the parameters shown to operators: 100,000
         // checks must fit a small box.
@@ -200,8 +206,9 @@ fn run(started: Started, args: &Args, clock: Clock) -> ExitCode {
         for task in tasks.iter_mut().filter_map(Option::take) {
             task.cancel().await;
         }
-        code
+        (code, engine, health, bus)
     });
+    let (code, engine, mut health, bus) = future::block_on(main_loop);
     health.write(&engine, &plan);
     // The events file gets everything published before the stop.
     drop(bus);
