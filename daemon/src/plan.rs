@@ -49,10 +49,11 @@ pub struct Planned {
     pub failed_after: u32,
     pub recovers_after: u32,
     pub initially: (Status, String),
-    /// A host's `<depends>`, resolved.
-    pub depends: Option<Condition>,
+    /// A host's `<depends>`, resolved (boxed: most checks have none, and this row
+    /// exists for every check).
+    pub depends: Option<Box<Condition>>,
     /// A cluster's or resource's `<condition>`, resolved.
-    pub condition: Option<Condition>,
+    pub condition: Option<Box<Condition>>,
     /// Stable across restarts and reloads: spreads first runs (schedule phase).
     pub key: u64,
     /// What the check's probe will be, for the caps on checks in flight: the engine,
@@ -98,11 +99,11 @@ impl Plan {
                         Kind::Cluster | Kind::Resource => hosts + loc.container,
                         _ => loc.container,
                     };
-                let mut resolve = |key: Key| -> Option<Condition> {
+                let mut resolve = |key: Key| -> Option<Box<Condition>> {
                     let text = obj.props.text(key)?;
                     let parsed = condition::parse(text).ok()?;
                     match condition::resolve(&parsed, &resolver) {
-                        Ok(c) => Some(c),
+                        Ok(c) => Some(Box::new(c)),
                         Err(missing) => {
                             problems.push(format!(
                                 "{}/{}: {} refers to missing checks: {}",
@@ -199,7 +200,7 @@ impl Plan {
 
     /// Virtual checks (clusters, resources) with their resolved condition.
     pub fn virtuals(&self) -> impl Iterator<Item = (CheckIx, &Condition)> {
-        self.checks.iter().enumerate().filter_map(|(i, p)| p.condition.as_ref().map(|c| (CheckIx(i as u32), c)))
+        self.checks.iter().enumerate().filter_map(|(i, p)| p.condition.as_deref().map(|c| (CheckIx(i as u32), c)))
     }
 }
 
