@@ -56,7 +56,6 @@ pub fn start(args: &Args, clock: Clock) -> Result<Started, StartError> {
     if uses_icmp(&plan) {
         icmp_allowed()?;
     }
-    release_freed_memory();
     let runner = Arc::new(Runner::new(io, AccelLimits::default(), ExecConfig::default()));
     let engine = Engine::new(plan.clone(), clock.now(), EngineConfig::default());
     info!(
@@ -77,18 +76,6 @@ fn parse_io(text: &str) -> Result<IoChoice, StartError> {
         other => return Err(fail(5, format!("--io {other}: use auto, io-uring or epoll"))),
     };
     choice.resolve_env().map_err(|e| fail(5, format!("probe I/O backend: {e}")))
-}
-
-/// Hands back to the system what loading freed (XML trees, raw objects,
-/// diagnostics): mimalloc keeps freed pages for reuse, and loading a large estate
-/// frees far more than the running daemon will ever allocate again.
-fn release_freed_memory() {
-    #[allow(unsafe_code)]
-    // SAFETY: mi_collect only walks and frees mimalloc's own free lists; it is safe to
-    // call at any time from any thread.
-    unsafe {
-        libmimalloc_sys::mi_collect(true);
-    }
 }
 
 /// Creates the data directory if needed and takes its lock.
