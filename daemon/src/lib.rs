@@ -1,5 +1,6 @@
-//! The Bergamot daemon and its operator CLI; today the CLI over the configuration engine.
+//! The Bergamot daemon (`bergamotd`: plan, engine, driver, API) and its operator CLI.
 
+pub mod api;
 pub mod cli;
 pub mod engine;
 pub mod exec;
