@@ -62,6 +62,11 @@ impl SourceMap {
         self.files.len()
     }
 
+    /// Every file, in load order.
+    pub fn paths(&self) -> impl Iterator<Item = &Path> {
+        self.files.iter().map(PathBuf::as_path)
+    }
+
     pub fn is_empty(&self) -> bool {
         self.files.is_empty()
     }

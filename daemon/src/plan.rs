@@ -149,6 +149,16 @@ impl Plan {
         Plan { model, checks, site_base, problems }
     }
 
+    /// A plan of nothing (a placeholder while an engine is swapped).
+    pub fn empty() -> Plan {
+        let model = bergamot_config::model::Model {
+            raw: Default::default(),
+            sources: Default::default(),
+            sites: Vec::new(),
+        };
+        Plan { model: Arc::new(model), checks: Vec::new(), site_base: Vec::new(), problems: Vec::new() }
+    }
+
     pub fn len(&self) -> usize {
         self.checks.len()
     }
@@ -226,7 +236,7 @@ fn class_of(site: &Site, obj: &Resolved) -> Option<EngineName> {
 /// A stable 64-bit key of a check's identity (FNV-1a over its path's parts): the same
 /// check gets the same schedule phase after a restart or a reload.
 fn path_key(site: &str, container: &Resolved, obj: &Resolved) -> u64 {
-    let mut h = Fnv(0xcbf2_9ce4_8422_2325);
+    let mut h = Fnv::new();
     site.hash(&mut h);
     container.kind.element().hash(&mut h);
     container.name.hash(&mut h);
@@ -243,8 +253,14 @@ fn path_key(site: &str, container: &Resolved, obj: &Resolved) -> u64 {
 }
 
 /// FNV-1a: `std`'s SipHash keys are random per process, which would move every
-/// check's phase at each restart.
-struct Fnv(u64);
+/// check's phase at each restart (and change a configuration's version).
+pub(crate) struct Fnv(pub(crate) u64);
+
+impl Fnv {
+    pub(crate) fn new() -> Fnv {
+        Fnv(0xcbf2_9ce4_8422_2325)
+    }
+}
 
 impl Hasher for Fnv {
     fn finish(&self) -> u64 {

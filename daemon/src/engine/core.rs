@@ -55,19 +55,25 @@ pub struct LatenessMs {
 /// Every check's state and schedule.
 #[derive(Debug)]
 pub struct Engine {
-    plan: Arc<Plan>,
-    config: EngineConfig,
-    states: Vec<CheckState>,
-    sched: Scheduler,
-    dispatch: Dispatch,
-    virtuals: Virtuals,
-    alert_ids: AlertIds,
+    pub(super) plan: Arc<Plan>,
+    pub(super) config: EngineConfig,
+    pub(super) states: Vec<CheckState>,
+    pub(super) sched: Scheduler,
+    pub(super) dispatch: Dispatch,
+    pub(super) virtuals: Virtuals,
+    pub(super) alert_ids: AlertIds,
     /// The probe class of each check (for the caps).
-    class: Vec<EngineKind>,
+    pub(super) class: Vec<EngineKind>,
     /// Due time and class of the run in flight (or queued), per check; `None` when
     /// idle.
-    running: Vec<Option<(Timestamp, EngineKind)>>,
-    events: Vec<Event>,
+    pub(super) running: Vec<Option<(Timestamp, EngineKind)>>,
+    /// Scheduled downtimes (see `ops`), in no order, and when they were last applied.
+    pub(super) downtimes: Vec<super::ops::Downtime>,
+    pub(super) downtime_clock: Timestamp,
+    pub(super) events: Vec<Event>,
+    /// Checks whose state changed since the last [`Engine::drain_changed`].
+    pub(super) changed: Vec<CheckIx>,
+    pub(super) changed_mark: Vec<bool>,
     due_buf: Vec<Due>,
     started_buf: Vec<Due>,
     completed: u64,
@@ -114,7 +120,11 @@ impl Engine {
             alert_ids: AlertIds::new(),
             class,
             running: vec![None; n],
+            downtimes: Vec::new(),
+            downtime_clock: now,
             events: Vec::new(),
+            changed: Vec::new(),
+            changed_mark: vec![false; n],
             due_buf: Vec::with_capacity(1024),
             started_buf: Vec::with_capacity(1024),
             completed: 0,
@@ -156,9 +166,23 @@ impl Engine {
         self.states.get(ix.index())
     }
 
-    /// When [`Engine::poll`] next has something to do (possibly already past).
+    /// When the check next runs (`None`: running now, parked, or not scheduled).
+    pub fn next_due(&self, ix: CheckIx) -> Option<Timestamp> {
+        self.sched.due_at(ix)
+    }
+
+    /// Whether the check is running now.
+    pub fn is_running(&self, ix: CheckIx) -> bool {
+        self.running.get(ix.index()).is_some_and(Option::is_some)
+    }
+
+    /// When [`Engine::poll`] next has something to do (possibly already past): a due
+    /// check, or a downtime starting or ending.
     pub fn next_deadline(&self) -> Option<Timestamp> {
-        self.sched.next_deadline()
+        match (self.sched.next_deadline(), self.next_downtime_change()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     /// The probe class of a check, once its parameters are known (a `nagios` line
@@ -172,6 +196,9 @@ impl Engine {
     /// Appends to `out` the checks to start now: due ones within the caps, and
     /// waiting ones that got a slot since the last call.
     pub fn poll(&mut self, now: Timestamp, out: &mut Vec<CheckIx>) {
+        if self.next_downtime_change().is_some_and(|t| t <= now) {
+            self.apply_downtimes(now);
+        }
         out.extend(self.started_buf.drain(..).map(|d| d.ix));
         self.due_buf.clear();
         self.sched.poll_due(now, &mut self.due_buf);
@@ -207,13 +234,35 @@ impl Engine {
         let before = state.member();
         let applied = state.apply(now, &result, th, deps, &self.config.flap, &mut self.alert_ids);
         push_applied(&mut self.events, ix, now, state, &applied);
+        let member_changed = state.member() != before;
+        self.mark_changed(ix);
         // Conditions read a member's exact status (`all` = worst, `count critical`),
         // its hardness and its acknowledgement, not only its ok-ness: PENDING → OK or
         // WARNING → CRITICAL while hard must reach the virtual checks too.
-        if state.member() != before {
+        if member_changed {
             self.member_changed(now, ix);
         }
         self.reschedule(ix, due, now);
+    }
+
+    /// Moves to `out` the checks whose state changed since the last call (for the
+    /// store: each is saved once however often it changed).
+    pub fn drain_changed(&mut self, out: &mut Vec<CheckIx>) {
+        for ix in self.changed.drain(..) {
+            if let Some(m) = self.changed_mark.get_mut(ix.index()) {
+                *m = false;
+            }
+            out.push(ix);
+        }
+    }
+
+    pub(super) fn mark_changed(&mut self, ix: CheckIx) {
+        if let Some(m) = self.changed_mark.get_mut(ix.index()) {
+            if !*m {
+                *m = true;
+                self.changed.push(ix);
+            }
+        }
     }
 
     /// Moves the events collected since the last call to `out`.
@@ -249,7 +298,7 @@ impl Engine {
     }
 
     /// The next run after one due at `due`, with the interval the state now asks for.
-    fn reschedule(&mut self, ix: CheckIx, due: Timestamp, now: Timestamp) {
+    pub(super) fn reschedule(&mut self, ix: CheckIx, due: Timestamp, now: Timestamp) {
         let Some(p) = self.plan.get(ix) else { return };
         let s = &self.states[ix.index()];
         let interval = interval_for(&p.schedule, s.hard, s.ok);
@@ -273,7 +322,7 @@ impl Engine {
     }
 
     /// Recomputes the virtual checks that `member` feeds, in dependency order.
-    fn member_changed(&mut self, now: Timestamp, member: CheckIx) {
+    pub(super) fn member_changed(&mut self, now: Timestamp, member: CheckIx) {
         let affected: Vec<CheckIx> = self.virtuals.affected(member).collect();
         for v in affected {
             self.recompute(now, v);
@@ -282,7 +331,7 @@ impl Engine {
 
     /// A virtual check's status, hardness and output from its members' state now;
     /// `None` when `v` is not a virtual check.
-    fn evaluate(&self, v: CheckIx) -> Option<(Status, bool, String)> {
+    pub(super) fn evaluate(&self, v: CheckIx) -> Option<(Status, bool, String)> {
         let states = &self.states;
         let eval = self
             .virtuals
@@ -296,7 +345,7 @@ impl Engine {
         Some((eval.status, eval.hard, output))
     }
 
-    fn recompute(&mut self, now: Timestamp, v: CheckIx) {
+    pub(super) fn recompute(&mut self, now: Timestamp, v: CheckIx) {
         let Some((status, hard, output)) = self.evaluate(v) else { return };
         let state = &mut self.states[v.index()];
         if state.status == status && state.hard == hard && state.output == output {
@@ -304,6 +353,7 @@ impl Engine {
         }
         let applied = state.apply_virtual(now, status, &output, hard, &self.config.flap, &mut self.alert_ids);
         push_applied(&mut self.events, v, now, state, &applied);
+        self.mark_changed(v);
     }
 }
 

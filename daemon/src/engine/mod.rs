@@ -7,9 +7,11 @@
 //! - [`state`]: the check state machine (SEMANTICS §7): soft/hard, alerts, flapping.
 //! - [`virtuals`]: clusters and resources recomputed from their members (§6).
 //! - [`events`]: what the engine tells the rest of the daemon.
+//! - [`ops`]: operator actions, downtimes, restoring saved state, reloading.
 
 pub mod core;
 pub mod events;
+pub mod ops;
 pub mod schedule;
 pub mod state;
 pub mod virtuals;
