@@ -4,6 +4,7 @@
 //! and prints what an operator (or a test, or a script with `--json`) needs.
 
 mod check;
+mod client;
 mod new_site;
 mod show;
 mod timeperiod;
@@ -18,6 +19,9 @@ use clap::{Parser, Subcommand};
 #[derive(Debug, Parser)]
 #[command(name = "bergamot-cli", version, about = "Bergamot operator command line")]
 pub struct Cli {
+    /// The running daemon's API (commands status, problems, ack, downtime, …).
+    #[arg(long, global = true, default_value = "http://127.0.0.1:8080")]
+    daemon: String,
     #[command(subcommand)]
     command: Command,
 }
@@ -40,6 +44,60 @@ enum Command {
         service: Option<String>,
         #[arg(long)]
         site: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// The running daemon: sites and their counts, or the checks of a host.
+    Status {
+        /// A host or cluster: its checks.
+        host: Option<String>,
+        #[arg(long)]
+        site: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// The running daemon's problems, worst first.
+    Problems {
+        #[arg(long)]
+        site: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Acknowledges a check's problem (PATH: site/host/NAME[/service/NAME]).
+    Ack {
+        path: String,
+        #[arg(long, short = 'm', default_value = "")]
+        comment: String,
+    },
+    /// Schedules a downtime: until an instant (`--until`), or for the length of a
+    /// time period (`--period`).
+    Downtime {
+        path: String,
+        /// RFC 3339 start (default: now).
+        #[arg(long)]
+        from: Option<String>,
+        /// RFC 3339 end.
+        #[arg(long)]
+        until: Option<String>,
+        #[arg(long)]
+        period: Option<String>,
+        #[arg(long, short = 'm', default_value = "")]
+        comment: String,
+    },
+    /// Ends a downtime early.
+    CancelDowntime { id: u64 },
+    /// Suppresses a check (no alerts) until unsuppressed.
+    Suppress { path: String },
+    Unsuppress { path: String },
+    /// Adds a comment to a check.
+    Comment { path: String, text: String },
+    /// Runs a check now.
+    Recheck { path: String },
+    /// Asks the daemon to reload its configuration (refused, with the reasons, if it
+    /// has errors); `--last` shows the last reload instead.
+    Reload {
+        #[arg(long)]
+        last: bool,
         #[arg(long)]
         json: bool,
     },
@@ -95,6 +153,11 @@ enum ConfigCommand {
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    let daemon = || client::Daemon::parse(&cli.daemon);
+    let by = client::who;
+    let act = |body: serde_json::Value| -> Result<ExitCode, String> {
+        client::run(&daemon()?, "POST", "/api/actions", Some(body), false)
+    };
     let result = match cli.command {
         Command::Config { command } => match command {
             ConfigCommand::Validate { dir, json, no_warnings } => validate::run(&dir, json, !no_warnings),
@@ -103,6 +166,46 @@ pub fn main() -> ExitCode {
         },
         Command::Check { dir, host, service, site, json } => {
             check::run(&dir, &host, service.as_deref(), site.as_deref(), json)
+        }
+        Command::Status { host, site, json } => {
+            let mut q = Vec::new();
+            if let Some(h) = &host {
+                q.push(format!("container={h}"));
+            }
+            if let Some(s) = &site {
+                q.push(format!("site={s}"));
+            }
+            let path = if host.is_some() { format!("/api/checks?{}", q.join("&")) } else { "/api/sites".to_string() };
+            daemon().and_then(|d| client::run(&d, "GET", &path, None, json))
+        }
+        Command::Problems { site, json } => {
+            let path = match site {
+                Some(s) => format!("/api/problems?site={s}"),
+                None => "/api/problems".to_string(),
+            };
+            daemon().and_then(|d| client::run(&d, "GET", &path, None, json))
+        }
+        Command::Ack { path, comment } => {
+            act(client::action("acknowledge", serde_json::json!({"path": path, "comment": comment, "by": by()})))
+        }
+        Command::Downtime { path, from, until, period, comment } => act(client::action(
+            "downtime",
+            serde_json::json!({"path": path, "from": from, "to": until, "period": period, "comment": comment, "by": by()}),
+        )),
+        Command::CancelDowntime { id } => act(client::action("cancel-downtime", serde_json::json!({"id": id, "by": by()}))),
+        Command::Suppress { path } => {
+            act(client::action("suppress", serde_json::json!({"path": path, "suppressed": true, "by": by()})))
+        }
+        Command::Unsuppress { path } => {
+            act(client::action("suppress", serde_json::json!({"path": path, "suppressed": false, "by": by()})))
+        }
+        Command::Comment { path, text } => {
+            act(client::action("comment", serde_json::json!({"path": path, "text": text, "by": by()})))
+        }
+        Command::Recheck { path } => act(client::action("recheck", serde_json::json!({"path": path}))),
+        Command::Reload { last, json } => {
+            let method = if last { "GET" } else { "POST" };
+            daemon().and_then(|d| client::run(&d, method, "/api/reload", None, json))
         }
         Command::Timeperiod { dir, name, site, at, json } => {
             timeperiod::run(&dir, &name, site.as_deref(), at.as_deref(), json)
