@@ -6,3 +6,4 @@ pub mod engine;
 pub mod exec;
 pub mod plan;
 pub mod run;
+pub mod store;
