@@ -7,3 +7,4 @@ pub mod exec;
 pub mod plan;
 pub mod run;
 pub mod store;
+pub mod web;

@@ -1,0 +1,711 @@
+//! The HTTP layer as a client sees it: the server on 127.0.0.1:0 with a fake engine
+//! owner (answering `ApiHandle` calls from a fixed list of checks) and a fake history
+//! source; every route asked over a plain HTTP/1.1 connection. JSON shapes and
+//! statuses, actions reaching the owner, the status and check pages (escaping,
+//! grouping, order, weight), binding rules and a graceful stop.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use bergamot_daemon::api::{Action, ApiError, ApiHandle, Call, CheckView, ReloadView, Request, Response, SiteView};
+use bergamot_daemon::web::{self, AlertRow, CommentRow, DowntimeRow, HistoryEntry, HistorySource, Point, Series};
+use jiff::Timestamp;
+use serde_json::{Value, json};
+use smol::io::{AsyncReadExt, AsyncWriteExt};
+
+const NOW: &str = "2024-05-02T12:00:00Z";
+
+fn now() -> Timestamp {
+    NOW.parse().unwrap()
+}
+
+fn view(site: &str, kind: &str, container: &str, name: &str, status: &str) -> CheckView {
+    let path = match kind {
+        "host" | "cluster" => format!("{site}/{kind}/{name}"),
+        "resource" => format!("{site}/cluster/{container}/resource/{name}"),
+        _ => format!("{site}/host/{container}/{kind}/{name}"),
+    };
+    let ok = matches!(status, "OK" | "PENDING" | "INFO");
+    CheckView {
+        path,
+        site: site.into(),
+        kind: kind.into(),
+        name: name.into(),
+        container: container.into(),
+        summary: format!("{name} summary"),
+        category: None,
+        application: None,
+        status: status.into(),
+        output: format!("{status} - {name}"),
+        long_output: String::new(),
+        perfdata: String::new(),
+        ok,
+        hard: true,
+        attempt: 1,
+        last_hard_status: status.into(),
+        last_change: "2024-05-02T10:00:00Z".into(),
+        last_hard_change: "2024-05-02T10:00:00Z".into(),
+        last_check: Some("2024-05-02T11:59:00Z".into()),
+        next_check: Some("2024-05-02T12:04:00Z".into()),
+        acknowledged: false,
+        suppressed: false,
+        in_downtime: false,
+        flapping: false,
+        alert: None,
+        enabled: true,
+        active: true,
+    }
+}
+
+/// Two sites; a hostile output; tags in mixed case; problems of several ages.
+fn fixture() -> Vec<CheckView> {
+    let tag = |mut c: CheckView, cat: Option<&str>, app: Option<&str>| {
+        c.category = cat.map(Into::into);
+        c.application = app.map(Into::into);
+        c
+    };
+    let mut load = tag(view("alpha", "service", "web1", "load", "CRITICAL"), Some("Web Server"), Some("Nginx"));
+    load.output = "<script>alert(1)</script> & more".into();
+    load.perfdata = "load1=0.5;1;2".into();
+    load.last_hard_change = "2024-05-02T11:00:00Z".into();
+    load.alert = Some(31);
+    let mut proc = tag(view("alpha", "service", "web1", "nginx-proc", "WARNING"), Some("web server"), Some("NGINX"));
+    proc.hard = false;
+    proc.acknowledged = true;
+    let mut db1 = view("alpha", "host", "db1", "db1", "CRITICAL");
+    db1.last_hard_change = "2024-05-01T08:00:00Z".into();
+    let mut ping = view("alpha", "service", "db1", "ping", "UNKNOWN");
+    ping.in_downtime = true;
+    vec![
+        view("alpha", "host", "web1", "web1", "OK"),
+        load,
+        proc,
+        tag(view("alpha", "service", "web1", "ssh", "OK"), Some("System"), Some("SSH")),
+        view("alpha", "service", "web1", "disk", "OK"),
+        db1,
+        ping,
+        view("alpha", "cluster", "pg", "pg", "OK"),
+        tag(view("alpha", "resource", "pg", "primary", "OK"), Some("Database"), Some("PostgreSQL")),
+        view("beta", "host", "b1", "b1", "OK"),
+    ]
+}
+
+/// Holds the owner's answer to `health` until the test lets it go.
+struct Gate {
+    asked: smol::channel::Sender<()>,
+    open: smol::channel::Receiver<()>,
+}
+
+/// The engine's owner, answering from `checks`; remembers the actions it was asked.
+fn fake_owner(
+    checks: Vec<CheckView>,
+    actions: Arc<Mutex<Vec<Action>>>,
+    gate: Option<Gate>,
+) -> (ApiHandle, smol::Task<()>) {
+    let (tx, rx) = smol::channel::bounded::<Call>(16);
+    let task = smol::spawn(async move {
+        while let Ok(call) = rx.recv().await {
+            if let (Request::Health, Some(gate)) = (&call.request, &gate) {
+                gate.asked.send(()).await.unwrap();
+                gate.open.recv().await.unwrap();
+            }
+            let find = |path: &str| checks.iter().find(|c| c.path == path).cloned();
+            let reply = match call.request {
+                Request::Sites => {
+                    let mut sites: BTreeMap<String, SiteView> = BTreeMap::new();
+                    for c in &checks {
+                        let s = sites.entry(c.site.clone()).or_insert_with(|| SiteView {
+                            name: c.site.clone(),
+                            summary: format!("site {}", c.site),
+                            checks: 0,
+                            problems: 0,
+                            by_status: BTreeMap::new(),
+                        });
+                        s.checks += 1;
+                        s.problems += usize::from(!c.ok);
+                        *s.by_status.entry(c.status.clone()).or_default() += 1;
+                    }
+                    Ok(Response::Sites(sites.into_values().collect()))
+                }
+                Request::Checks(f) => Ok(Response::Checks(
+                    checks
+                        .iter()
+                        .filter(|c| f.site.as_ref().is_none_or(|s| &c.site == s))
+                        .filter(|c| f.kind.as_ref().is_none_or(|k| &c.kind == k))
+                        .filter(|c| f.container.as_ref().is_none_or(|k| &c.container == k))
+                        .filter(|c| !f.problems || !c.ok)
+                        .take(f.limit.unwrap_or(usize::MAX))
+                        .cloned()
+                        .collect(),
+                )),
+                Request::Check { path } => find(&path)
+                    .map(|c| Response::Check(Box::new(c)))
+                    .ok_or(ApiError::not_found(format!("check `{path}`"))),
+                Request::Health => Ok(Response::Health(json!({"checks": checks.len(), "lateness_p99_ms": 0}))),
+                Request::Reload | Request::LastReload => Ok(Response::Reload(ReloadView {
+                    at: NOW.into(),
+                    ok: true,
+                    version: "abc123".into(),
+                    diagnostics: String::new(),
+                    added: 1,
+                    removed: 0,
+                    kept: checks.len(),
+                    took_ms: 12.5,
+                })),
+                Request::Action(a) => {
+                    let path = match &a {
+                        Action::Acknowledge { path, .. }
+                        | Action::Downtime { path, .. }
+                        | Action::Suppress { path, .. }
+                        | Action::Comment { path, .. }
+                        | Action::Recheck { path } => Some(path.clone()),
+                        Action::CancelDowntime { .. } => None,
+                    };
+                    let id = matches!(a, Action::Downtime { .. }).then_some(7);
+                    match path {
+                        Some(p) if find(&p).is_none() => Err(ApiError::not_found(format!("check `{p}`"))),
+                        _ => {
+                            actions.lock().unwrap().push(a);
+                            Ok(Response::Done { id })
+                        }
+                    }
+                }
+            };
+            let _ = call.reply.send(reply).await;
+        }
+    });
+    (ApiHandle::new(tx), task)
+}
+
+/// Fixed records; remembers how it was asked. `broken` answers every read with an error.
+#[derive(Default)]
+struct FakeHistory {
+    asked: Mutex<Vec<String>>,
+    broken: bool,
+}
+
+impl FakeHistory {
+    fn ask(&self, what: String) -> Result<(), String> {
+        self.asked.lock().unwrap().push(what);
+        if self.broken { Err("database is locked".into()) } else { Ok(()) }
+    }
+}
+
+impl HistorySource for FakeHistory {
+    fn history(&self, path: &str, limit: usize) -> Result<Vec<HistoryEntry>, String> {
+        self.ask(format!("history {path} {limit}"))?;
+        Ok(vec![HistoryEntry {
+            at: "2024-05-02T11:00:00Z".into(),
+            kind: "alert".into(),
+            status: Some("CRITICAL".into()),
+            hard: Some(true),
+            attempt: Some(3),
+            output: "<img src=x onerror=alert(2)>".into(),
+            alert_id: Some(31),
+        }])
+    }
+    fn readings(&self, path: &str, from: Timestamp, to: Timestamp) -> Result<Vec<Series>, String> {
+        self.ask(format!("readings {path} {from} {to}"))?;
+        let points = (0..5)
+            .map(|i| Point { at: format!("2024-05-02T1{i}:00:00Z"), value: i as f64, min: 0.0, max: 5.0 })
+            .collect();
+        Ok(vec![Series { label: "load1".into(), uom: String::new(), resolution: "raw".into(), points }])
+    }
+    fn alerts(&self, open_only: bool, limit: usize) -> Result<Vec<AlertRow>, String> {
+        self.ask(format!("alerts {open_only} {limit}"))?;
+        Ok(vec![AlertRow {
+            id: 31,
+            path: "alpha/host/web1/service/load".into(),
+            opened: "2024-05-02T11:00:00Z".into(),
+            closed: None,
+            status: "CRITICAL".into(),
+            worst: "CRITICAL".into(),
+            covered_by: None,
+            notified: true,
+            acknowledged_at: None,
+            acknowledged_by: None,
+            ack_comment: None,
+        }])
+    }
+    fn downtimes(&self, include_ended: bool, now: Timestamp) -> Result<Vec<DowntimeRow>, String> {
+        self.ask(format!("downtimes {include_ended} {now}"))?;
+        Ok(vec![DowntimeRow {
+            id: 7,
+            path: "alpha/host/db1/service/ping".into(),
+            from: "2024-05-02T11:00:00Z".into(),
+            to: Some("2024-05-02T13:00:00Z".into()),
+            period: None,
+            comment: "maintenance".into(),
+            by: "ann".into(),
+            created: "2024-05-02T10:59:00Z".into(),
+            cancelled: None,
+        }])
+    }
+    fn comments(&self, path: &str) -> Result<Vec<CommentRow>, String> {
+        self.ask(format!("comments {path}"))?;
+        Ok(vec![CommentRow {
+            id: 1,
+            path: path.into(),
+            at: NOW.into(),
+            by: "ann".into(),
+            text: "<b>looking</b>".into(),
+        }])
+    }
+}
+
+/// A running server and what its fakes saw.
+struct Server {
+    addr: SocketAddr,
+    actions: Arc<Mutex<Vec<Action>>>,
+    history: Arc<FakeHistory>,
+    stop: smol::channel::Sender<()>,
+    task: smol::Task<()>,
+    _owner: smol::Task<()>,
+}
+
+fn start(checks: Vec<CheckView>, history: FakeHistory) -> Server {
+    start_gated(checks, history, None)
+}
+
+fn start_gated(checks: Vec<CheckView>, history: FakeHistory, gate: Option<Gate>) -> Server {
+    let listener = web::bind("127.0.0.1:0".parse().unwrap(), false).unwrap();
+    let addr = listener.get_ref().local_addr().unwrap();
+    let actions = Arc::new(Mutex::new(Vec::new()));
+    let (api, owner) = fake_owner(checks, actions.clone(), gate);
+    let history = Arc::new(history);
+    let (stop, stopped) = smol::channel::bounded::<()>(1);
+    let task = smol::spawn(web::serve_with_clock(listener, api, history.clone(), now, async move {
+        let _ = stopped.recv().await;
+    }));
+    Server { addr, actions, history, stop, task, _owner: owner }
+}
+
+impl Server {
+    /// Stops the server and checks that it let go of its port.
+    async fn stop(self) {
+        drop(self.stop);
+        self.task.await;
+        assert!(smol::net::TcpStream::connect(self.addr).await.is_err(), "still listening after the stop");
+    }
+}
+
+struct Reply {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: String,
+}
+
+impl Reply {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+    fn json(&self) -> Value {
+        assert_eq!(self.header("content-type"), Some("application/json"), "{}", self.body);
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("{e}: {}", self.body))
+    }
+}
+
+/// One request on its own connection; `extra` are more header lines.
+async fn http(addr: SocketAddr, method: &str, target: &str, extra: &[&str], body: &[u8]) -> Reply {
+    let mut s = smol::net::TcpStream::connect(addr).await.unwrap();
+    let mut head = format!("{method} {target} HTTP/1.1\r\nConnection: close\r\n");
+    if !extra.iter().any(|h| h.to_ascii_lowercase().starts_with("host:")) {
+        head.push_str(&format!("Host: {addr}\r\n"));
+    }
+    for h in extra {
+        head.push_str(h);
+        head.push_str("\r\n");
+    }
+    if method == "POST" {
+        head.push_str(&format!("Content-Length: {}\r\n", body.len()));
+    }
+    head.push_str("\r\n");
+    s.write_all(head.as_bytes()).await.unwrap();
+    // A refused body is not read: the server may answer and close before all of it
+    // is sent.
+    let _ = s.write_all(body).await;
+    let mut raw = Vec::new();
+    let _ = s.read_to_end(&mut raw).await;
+    let text = String::from_utf8(raw).unwrap();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or_else(|| panic!("no header end in {text:?}"));
+    let mut lines = head.split("\r\n");
+    let status = lines.next().unwrap().split(' ').nth(1).unwrap().parse().unwrap();
+    let headers = lines.map(|l| l.split_once(": ").unwrap()).map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    Reply { status, headers, body: body.to_string() }
+}
+
+async fn get(addr: SocketAddr, target: &str) -> Reply {
+    http(addr, "GET", target, &[], b"").await
+}
+
+async fn post(addr: SocketAddr, target: &str, body: &str) -> Reply {
+    http(addr, "POST", target, &["Content-Type: application/json"], body.as_bytes()).await
+}
+
+fn paths(v: &Value) -> Vec<&str> {
+    v.as_array().unwrap().iter().map(|c| c["path"].as_str().unwrap()).collect()
+}
+
+const LOAD: &str = "alpha/host/web1/service/load";
+
+#[test]
+fn json_api_answers_every_route() {
+    smol::block_on(async {
+        let srv = start(fixture(), FakeHistory::default());
+        let a = srv.addr;
+
+        let sites = get(a, "/api/sites").await;
+        assert_eq!(sites.status, 200);
+        let sites = sites.json();
+        assert_eq!(sites[0]["name"], "alpha");
+        assert_eq!(sites[0]["checks"], 9);
+        assert_eq!(sites[0]["problems"], 4);
+        assert_eq!(sites[0]["by_status"]["CRITICAL"], 2);
+        assert_eq!(sites[1]["name"], "beta");
+
+        let table: &[(&str, usize)] = &[
+            ("/api/checks", 10),
+            ("/api/checks?site=beta", 1),
+            ("/api/checks?kind=service", 5),
+            ("/api/checks?site=alpha&container=web1", 5),
+            ("/api/checks?problems=1", 4),
+            ("/api/checks?limit=3", 3),
+            ("/api/problems?limit=2", 2),
+        ];
+        for (target, n) in table {
+            let r = get(a, target).await;
+            assert_eq!(r.status, 200, "{target}");
+            assert_eq!(r.json().as_array().unwrap().len(), *n, "{target}");
+        }
+        // Worst first (UNKNOWN > CRITICAL), then the longest-standing.
+        let problems = get(a, "/api/problems").await.json();
+        assert_eq!(
+            paths(&problems),
+            ["alpha/host/db1/service/ping", "alpha/host/db1", LOAD, "alpha/host/web1/service/nginx-proc"]
+        );
+
+        let check = get(a, &format!("/api/check/{LOAD}")).await.json();
+        assert_eq!(check["path"], LOAD);
+        assert_eq!(check["status"], "CRITICAL");
+        assert_eq!(check["output"], "<script>alert(1)</script> & more", "JSON keeps the text as it is");
+        let back: CheckView = serde_json::from_value(check).unwrap();
+        assert_eq!(back.alert, Some(31));
+
+        let missing = get(a, "/api/check/alpha/host/nope").await;
+        assert_eq!(missing.status, 404);
+        assert_eq!(missing.json(), json!({"error": "no such check `alpha/host/nope`", "status": 404}));
+        for sub in ["history", "readings", "comments"] {
+            assert_eq!(get(a, &format!("/api/check/alpha/host/nope/{sub}")).await.status, 404, "{sub}");
+        }
+
+        let history = get(a, &format!("/api/check/{LOAD}/history?limit=5")).await.json();
+        assert_eq!(history[0]["kind"], "alert");
+        assert_eq!(history[0]["alert_id"], 31);
+        let readings = get(a, &format!("/api/check/{LOAD}/readings")).await.json();
+        assert_eq!(readings[0]["label"], "load1");
+        assert_eq!(readings[0]["points"].as_array().unwrap().len(), 5);
+        let r = get(a, &format!("/api/check/{LOAD}/readings?from=2024-05-01T00:00:00Z&to=2024-05-01T06:00:00%2B02:00"))
+            .await;
+        assert_eq!(r.status, 200);
+        let comments = get(a, &format!("/api/check/{LOAD}/comments")).await.json();
+        assert_eq!(comments[0]["by"], "ann");
+        let alerts = get(a, "/api/alerts?open=1").await.json();
+        assert_eq!(alerts[0]["id"], 31);
+        let downtimes = get(a, "/api/downtimes?all=1").await.json();
+        assert_eq!(downtimes[0]["comment"], "maintenance");
+        get(a, "/api/alerts").await.json();
+        get(a, "/api/downtimes").await.json();
+        assert_eq!(
+            *srv.history.asked.lock().unwrap(),
+            [
+                format!("history {LOAD} 5"),
+                // By default the last 24 hours on the server's clock.
+                format!("readings {LOAD} 2024-05-01T12:00:00Z {NOW}"),
+                format!("readings {LOAD} 2024-05-01T00:00:00Z 2024-05-01T04:00:00Z"),
+                format!("comments {LOAD}"),
+                "alerts true 200".into(),
+                format!("downtimes true {NOW}"),
+                "alerts false 200".into(),
+                format!("downtimes false {NOW}"),
+            ]
+        );
+
+        let health = get(a, "/api/health").await.json();
+        assert_eq!(health["checks"], 10);
+        let last = get(a, "/api/reload").await.json();
+        assert_eq!(last["version"], "abc123");
+        let reload = post(a, "/api/reload", "").await;
+        assert_eq!(reload.status, 200);
+        assert_eq!(reload.json()["ok"], true);
+
+        let bad: &[(&str, &str, u16)] = &[
+            ("GET", "/api/checks?limit=lots", 400),
+            ("GET", "/api/checks?problems=perhaps", 400),
+            ("GET", "/api/check/alpha/host/web1/service/load/readings?from=yesterday", 400),
+            (
+                "GET",
+                "/api/check/alpha/host/web1/service/load/readings?from=2024-05-02T00:00:00Z&to=2024-05-01T00:00:00Z",
+                400,
+            ),
+            ("GET", "/api/nothing", 404),
+            ("DELETE", "/api/sites", 405),
+            ("GET", "/api/actions", 405),
+            ("GET", "/api/check/alpha/host/web1/service/load/recheck", 405),
+            ("GET", "/api/check/alpha/host/%zz", 400),
+        ];
+        for (method, target, status) in bad {
+            let r = http(a, method, target, &[], b"").await;
+            assert_eq!(r.status, *status, "{method} {target}: {}", r.body);
+            let v = r.json();
+            assert_eq!(v["status"], *status);
+            assert!(v["error"].as_str().is_some_and(|e| !e.is_empty()), "{v}");
+        }
+        let r = get(a, "/api/actions").await;
+        assert_eq!(r.header("allow"), Some("POST"));
+        srv.stop().await;
+    });
+}
+
+#[test]
+fn actions_reach_the_owner() {
+    smol::block_on(async {
+        let srv = start(fixture(), FakeHistory::default());
+        let a = srv.addr;
+        let ack =
+            post(a, "/api/actions", &format!(r#"{{"action":"acknowledge","path":"{LOAD}","comment":"on it"}}"#)).await;
+        assert_eq!(ack.status, 200, "{}", ack.body);
+        assert_eq!(ack.json(), json!({"done": true, "id": null}));
+        let dt = post(
+            a,
+            "/api/actions",
+            r#"{"action":"downtime","path":"alpha/host/db1","to":"2024-05-02T14:00:00Z","comment":"disk swap","by":"ann"}"#,
+        )
+        .await;
+        assert_eq!(dt.json(), json!({"done": true, "id": 7}));
+        let recheck = post(a, &format!("/api/check/{LOAD}/recheck"), "").await;
+        assert_eq!(recheck.status, 200);
+        assert_eq!(
+            *srv.actions.lock().unwrap(),
+            [
+                Action::Acknowledge { path: LOAD.into(), comment: "on it".into(), by: "api".into() },
+                Action::Downtime {
+                    path: "alpha/host/db1".into(),
+                    from: None,
+                    to: Some("2024-05-02T14:00:00Z".into()),
+                    period: None,
+                    comment: "disk swap".into(),
+                    by: "ann".into()
+                },
+                Action::Recheck { path: LOAD.into() },
+            ]
+        );
+
+        let refused: &[(&str, u16, &str)] = &[
+            (r#"{"action":"acknowledge","#, 400, "malformed JSON"),
+            ("not json", 400, "malformed JSON"),
+            (r#"{"action":"explode","path":"x"}"#, 400, "unknown variant `explode`"),
+            (r#"{"action":"acknowledge","path":"alpha/host/web1"}"#, 400, "missing field `comment`"),
+            (r#"{"action":"recheck","path":"alpha/host/nope"}"#, 404, "no such check"),
+        ];
+        for (body, status, says) in refused {
+            let r = post(a, "/api/actions", body).await;
+            assert_eq!(r.status, *status, "{body}");
+            let e = r.json();
+            assert!(e["error"].as_str().unwrap().contains(says), "{body}: {e}");
+        }
+        assert_eq!(post(a, "/api/check/alpha/host/nope/recheck", "").await.status, 404);
+
+        let big = format!(r#"{{"action":"comment","path":"{LOAD}","text":"{}"}}"#, "x".repeat(web::MAX_BODY));
+        let r = post(a, "/api/actions", &big).await;
+        assert_eq!(r.status, 413);
+        assert!(r.json()["error"].as_str().unwrap().contains("65536"));
+
+        // What a page on another site could make a browser send.
+        let csrf = http(a, "POST", "/api/reload", &["Origin: http://evil.example"], b"").await;
+        assert_eq!(csrf.status, 403);
+        let same = http(a, "POST", "/api/reload", &[&format!("Origin: http://{a}")], b"").await;
+        assert_eq!(same.status, 200);
+        let rebound = http(a, "GET", "/api/sites", &["Host: evil.example:8080"], b"").await;
+        assert_eq!(rebound.status, 403, "{:?}", rebound.headers);
+        assert_eq!(srv.actions.lock().unwrap().len(), 3, "refused actions reach nobody");
+        srv.stop().await;
+    });
+}
+
+#[test]
+fn status_page_lists_problems_first_then_grouped_hosts() {
+    smol::block_on(async {
+        let srv = start(fixture(), FakeHistory::default());
+        let r = get(srv.addr, "/").await;
+        assert_eq!(r.status, 200);
+        assert_eq!(r.header("content-type"), Some("text/html; charset=utf-8"));
+        assert!(r.header("content-security-policy").is_some_and(|c| c.contains("default-src 'none'")));
+        let page = &r.body;
+        assert!(!page.contains("<script"), "a check's output became markup");
+        assert!(page.contains("&lt;script&gt;alert(1)&lt;/script&gt; &amp; more"));
+
+        let at = |s: &str| page.find(s).unwrap_or_else(|| panic!("{s} not on the page"));
+        // Counts per site in the header, worst first.
+        assert!(at(r#"<span class="b critical">CRITICAL 2</span>"#) < at(r#"<span class="b ok">OK 5</span>"#));
+        // Problems come before hosts, worst first, with their markers.
+        let problems = at("id=problems");
+        let hosts = at("id=hosts");
+        assert!(problems < hosts);
+        let listed: Vec<usize> = ["alpha/host/db1/service/ping\">", "alpha/host/db1\">", &format!("{LOAD}\">")]
+            .iter()
+            .map(|p| page[problems..hosts].find(p).unwrap_or_else(|| panic!("{p} not a problem")))
+            .collect();
+        assert!(listed.is_sorted(), "{listed:?}");
+        assert!(page[problems..hosts].contains("<span class=m>downtime</span>"));
+        assert!(page[problems..hosts].contains("soft 1<span class=m>acknowledged</span>"));
+
+        // `Web Server`/`Nginx` and `web server`/`NGINX` are one group; named groups
+        // in order, the untagged last.
+        // Hosts in name order, then clusters.
+        assert!(hosts < at(">db1</a>") && at(">db1</a>") < at(">web1</a>"));
+        let web1 = &page[at(">web1</a>")..at(">pg</a>")];
+        assert_eq!(web1.matches("<div class=g>").count(), 3, "{web1}");
+        let group = web1.find("<div class=g>web server · nginx</div>").expect("one web server group");
+        let system = web1.find("<div class=g>system · ssh</div>").expect("system group");
+        let other = web1.find("<div class=g>other</div>").expect("untagged group");
+        let load = web1.find(">load</a>").unwrap();
+        let proc = web1.find(">nginx-proc</a>").unwrap();
+        let ssh = web1.find(">ssh</a>").unwrap();
+        let disk = web1.find(">disk</a>").unwrap();
+        assert!(system < ssh && ssh < group && group < load && load < proc && proc < other && other < disk, "{web1}");
+        // Resources are grouped too; then the next site.
+        assert!(at(">pg</a>") < at("<div class=g>database · postgresql</div>"));
+        assert!(at("<h3>alpha</h3>") < at("<h3>beta</h3>"));
+
+        let one = get(srv.addr, "/?site=beta").await;
+        assert_eq!(one.status, 200);
+        assert!(one.body.contains(">b1</a>") && !one.body.contains(">web1</a>"));
+        assert_eq!(get(srv.addr, "/?site=gamma").await.status, 404);
+        srv.stop().await;
+    });
+}
+
+#[test]
+fn status_page_weight_for_a_hundred_checks() {
+    // 10 hosts of 9 services each with realistic outputs, a tenth of them failing.
+    let mut checks = Vec::new();
+    for h in 0..10 {
+        let host = format!("server-{h:02}.dc1.example.com");
+        checks.push(view("dc1", "host", &host, &host, "OK"));
+        for s in 0..9 {
+            let status = if (h + s) % 10 == 0 { "CRITICAL" } else { "OK" };
+            let mut c = view("dc1", "service", &host, &format!("service-{s}"), status);
+            c.output = format!("{status} - load average: 0.{s}2, 0.{s}8, 0.1{s} | and some more words from the plugin");
+            c.category = Some(["System", "Web Server", "Database"][s % 3].into());
+            c.application = Some(["Linux", "Nginx", "PostgreSQL"][s % 3].into());
+            checks.push(c);
+        }
+    }
+    assert_eq!(checks.len(), 100);
+    smol::block_on(async {
+        let srv = start(checks, FakeHistory::default());
+        let r = get(srv.addr, "/").await;
+        assert_eq!(r.status, 200);
+        println!("status page, 100 checks: {} bytes", r.body.len());
+        assert!(r.body.len() < 100_000, "{} bytes", r.body.len());
+        srv.stop().await;
+    });
+}
+
+#[test]
+fn check_page_shows_state_history_and_graphs() {
+    smol::block_on(async {
+        let srv = start(fixture(), FakeHistory::default());
+        let r = get(srv.addr, &format!("/check/{LOAD}")).await;
+        assert_eq!(r.status, 200);
+        let page = &r.body;
+        assert!(!page.contains("<script") && !page.contains("<img") && !page.contains("<b>"));
+        assert!(page.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
+        assert!(page.contains("<pre>load1=0.5;1;2</pre>"));
+        assert!(page.contains("<svg") && page.contains("load1</text>"));
+        assert!(page.contains("&lt;img src=x onerror=alert(2)&gt;"), "history output escaped");
+        assert!(page.contains("&lt;b&gt;looking&lt;/b&gt;"), "comment escaped");
+        assert!(page.contains("2024-05-02T11:00:00Z <span class=s>(1h 0m ago)</span>"));
+
+        // A host's page lists its checks.
+        let host = get(srv.addr, "/check/alpha/host/web1").await;
+        assert_eq!(host.status, 200);
+        assert!(host.body.contains(">nginx-proc</a>") && !host.body.contains(">ping</a>"));
+
+        let missing = get(srv.addr, "/check/alpha/host/nope").await;
+        assert_eq!(missing.status, 404);
+        assert!(missing.header("content-type").unwrap().starts_with("text/html"));
+        assert!(missing.body.contains("no such check `alpha/host/nope`"));
+        assert_eq!(get(srv.addr, "/favicon.ico").await.status, 404);
+        srv.stop().await;
+    });
+}
+
+#[test]
+fn a_failing_store_does_not_hide_live_state() {
+    smol::block_on(async {
+        let srv = start(fixture(), FakeHistory { broken: true, ..FakeHistory::default() });
+        let r = get(srv.addr, &format!("/api/check/{LOAD}/history")).await;
+        assert_eq!(r.status, 500);
+        assert_eq!(r.json()["error"], "reading the store: database is locked");
+        let page = get(srv.addr, &format!("/check/{LOAD}")).await;
+        assert_eq!(page.status, 200);
+        assert!(page.body.contains("Not available: reading the store: database is locked"));
+        assert!(page.body.contains("&lt;script&gt;"), "the live state is still shown");
+        srv.stop().await;
+    });
+}
+
+#[test]
+fn binding_stays_on_loopback_unless_allowed() {
+    let public = web::bind("0.0.0.0:0".parse().unwrap(), false).unwrap_err();
+    assert!(matches!(public, web::WebError::NotLoopback { .. }), "{public}");
+    assert!(public.to_string().contains("not a loopback address"), "{public}");
+    assert!(web::bind("[::]:0".parse().unwrap(), false).is_err());
+    assert!(web::bind("0.0.0.0:0".parse().unwrap(), true).is_ok());
+
+    let first = web::bind("127.0.0.1:0".parse().unwrap(), false).unwrap();
+    let addr = first.get_ref().local_addr().unwrap();
+    let again = web::bind(addr, false).unwrap_err();
+    assert_eq!(
+        again.to_string(),
+        format!("port {} on 127.0.0.1 is in use (another bergamotd?): choose another with --http", addr.port())
+    );
+}
+
+#[test]
+fn stop_lets_the_request_in_progress_finish() {
+    // A request waiting on the owner when the stop comes is still answered; an idle
+    // kept-alive connection is closed; nothing new is accepted; `serve` returns.
+    smol::block_on(async {
+        let (asked_tx, asked) = smol::channel::bounded(1);
+        let (open, open_rx) = smol::channel::bounded(1);
+        let srv = start_gated(fixture(), FakeHistory::default(), Some(Gate { asked: asked_tx, open: open_rx }));
+        let addr = srv.addr;
+        let mut idle = smol::net::TcpStream::connect(addr).await.unwrap();
+        idle.write_all(format!("GET /api/sites HTTP/1.1\r\nHost: {addr}\r\n\r\n").as_bytes()).await.unwrap();
+        let mut buf = [0u8; 64];
+        let n = idle.read(&mut buf).await.unwrap();
+        assert!(buf[..n].starts_with(b"HTTP/1.1 200"), "{}", String::from_utf8_lossy(&buf[..n]));
+
+        let slow = smol::spawn(get(addr, "/api/health"));
+        asked.recv().await.unwrap();
+        drop(srv.stop);
+        // The listener goes first: a new connection is refused while the slow
+        // request is still waiting.
+        let mut refused = false;
+        while !refused {
+            refused = smol::net::TcpStream::connect(addr).await.is_err();
+            smol::future::yield_now().await;
+        }
+        open.send(()).await.unwrap();
+        let r = slow.await;
+        assert_eq!(r.status, 200);
+        assert_eq!(r.json()["checks"], 10);
+        srv.task.await;
+        let mut rest = Vec::new();
+        idle.read_to_end(&mut rest).await.unwrap();
+        assert!(rest.ends_with(b"]"), "the idle connection is closed after its answer");
+    });
+}
