@@ -11,11 +11,13 @@ mod json;
 mod pages;
 mod routes;
 mod server;
+mod store_adapter;
 
 use std::net::SocketAddr;
 
 pub use history::{AlertRow, CommentRow, DowntimeRow, HistoryEntry, HistorySource, Point, Series};
 pub use server::{serve, serve_with_clock};
+pub use store_adapter::StoreHistory;
 
 /// Largest request body accepted (an action is a few hundred bytes).
 pub const MAX_BODY: usize = 64 * 1024;

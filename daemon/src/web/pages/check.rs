@@ -145,7 +145,11 @@ fn history(out: &mut String, history: Store<'_, HistoryEntry>) {
                 if let Some(id) = h.alert_id {
                     let _ = write!(out, " <span class=m>alert {id}</span>");
                 }
-                let _ = write!(out, "<td class=o>{}</tr>", Esc(&h.output));
+                let _ = write!(out, "<td class=o>{}", Esc(&h.output));
+                if let Some(by) = &h.by {
+                    let _ = write!(out, " <span class=s>by {}</span>", Esc(by));
+                }
+                out.push_str("</tr>");
             }
             out.push_str("</table>");
         }
