@@ -10,7 +10,7 @@ mod support;
 
 use std::sync::Arc;
 
-use bergamot_daemon::api::{Action, CheckView};
+use bergamot_daemon::api::{Action, CheckView, Response};
 use bergamot_daemon::web;
 use jiff::Timestamp;
 use serde_json::json;
@@ -28,7 +28,7 @@ fn json_api_answers_every_route() {
 
         let sites = get(a, "/api/sites").await;
         assert_eq!(sites.status, 200);
-        let sites = sites.json();
+        let sites = sites.value("sites");
         assert_eq!(sites[0]["name"], "alpha");
         assert_eq!(sites[0]["checks"], 9);
         assert_eq!(sites[0]["problems"], 4);
@@ -47,21 +47,24 @@ fn json_api_answers_every_route() {
         for (target, n) in table {
             let r = get(a, target).await;
             assert_eq!(r.status, 200, "{target}");
-            assert_eq!(r.json().as_array().unwrap().len(), *n, "{target}");
+            assert_eq!(r.value("checks").as_array().unwrap().len(), *n, "{target}");
         }
         // Worst first (UNKNOWN > CRITICAL), then the longest-standing.
-        let problems = get(a, "/api/problems").await.json();
+        let problems = get(a, "/api/problems").await.value("checks");
         assert_eq!(
             paths(&problems),
             ["alpha/host/db1/service/ping", "alpha/host/db1", LOAD, "alpha/host/web1/service/nginx-proc"]
         );
 
-        let check = get(a, &format!("/api/check/{LOAD}")).await.json();
+        let check = get(a, &format!("/api/check/{LOAD}")).await.value("check");
         assert_eq!(check["path"], LOAD);
         assert_eq!(check["status"], "CRITICAL");
         assert_eq!(check["output"], "<script>alert(1)</script> & more", "JSON keeps the text as it is");
         let back: CheckView = serde_json::from_value(check).unwrap();
         assert_eq!(back.alert, Some(31));
+        // Answers of the owner are `api::Response` as serde writes it: clients read them back.
+        let whole: Response = serde_json::from_str(&get(a, "/api/checks?site=beta").await.body).unwrap();
+        assert!(matches!(&whole, Response::Checks(v) if v.len() == 1 && v[0].name == "b1"), "{whole:?}");
 
         let missing = get(a, "/api/check/alpha/host/nope").await;
         assert_eq!(missing.status, 404);
@@ -70,23 +73,23 @@ fn json_api_answers_every_route() {
             assert_eq!(get(a, &format!("/api/check/alpha/host/nope/{sub}")).await.status, 404, "{sub}");
         }
 
-        let history = get(a, &format!("/api/check/{LOAD}/history?limit=5")).await.json();
+        let history = get(a, &format!("/api/check/{LOAD}/history?limit=5")).await.value("history");
         assert_eq!(history[0]["kind"], "alert");
         assert_eq!(history[0]["alert_id"], 31);
-        let readings = get(a, &format!("/api/check/{LOAD}/readings")).await.json();
+        let readings = get(a, &format!("/api/check/{LOAD}/readings")).await.value("readings");
         assert_eq!(readings[0]["label"], "load1");
         assert_eq!(readings[0]["points"].as_array().unwrap().len(), 5);
         let r = get(a, &format!("/api/check/{LOAD}/readings?from=2024-05-01T00:00:00Z&to=2024-05-01T06:00:00%2B02:00"))
             .await;
         assert_eq!(r.status, 200);
-        let comments = get(a, &format!("/api/check/{LOAD}/comments")).await.json();
+        let comments = get(a, &format!("/api/check/{LOAD}/comments")).await.value("comments");
         assert_eq!(comments[0]["by"], "ann");
-        let alerts = get(a, "/api/alerts?open=1").await.json();
+        let alerts = get(a, "/api/alerts?open=1").await.value("alerts");
         assert_eq!(alerts[0]["id"], 31);
-        let downtimes = get(a, "/api/downtimes?all=1").await.json();
+        let downtimes = get(a, "/api/downtimes?all=1").await.value("downtimes");
         assert_eq!(downtimes[0]["comment"], "maintenance");
-        get(a, "/api/alerts").await.json();
-        get(a, "/api/downtimes").await.json();
+        get(a, "/api/alerts").await.value("alerts");
+        get(a, "/api/downtimes").await.value("downtimes");
         assert_eq!(
             *srv.history.asked.lock().unwrap(),
             [
@@ -102,13 +105,13 @@ fn json_api_answers_every_route() {
             ]
         );
 
-        let health = get(a, "/api/health").await.json();
+        let health = get(a, "/api/health").await.value("health");
         assert_eq!(health["checks"], 10);
-        let last = get(a, "/api/reload").await.json();
+        let last = get(a, "/api/reload").await.value("reload");
         assert_eq!(last["version"], "abc123");
         let reload = post(a, "/api/reload", "").await;
         assert_eq!(reload.status, 200);
-        assert_eq!(reload.json()["ok"], true);
+        assert_eq!(reload.value("reload")["ok"], true);
 
         let bad: &[(&str, &str, u16)] = &[
             ("GET", "/api/checks?limit=lots", 400),
@@ -146,14 +149,14 @@ fn actions_reach_the_owner() {
         let ack =
             post(a, "/api/actions", &format!(r#"{{"action":"acknowledge","path":"{LOAD}","comment":"on it"}}"#)).await;
         assert_eq!(ack.status, 200, "{}", ack.body);
-        assert_eq!(ack.json(), json!({"done": true, "id": null}));
+        assert_eq!(ack.json(), json!({"kind": "done", "value": {"id": null}}));
         let dt = post(
             a,
             "/api/actions",
             r#"{"action":"downtime","path":"alpha/host/db1","to":"2024-05-02T14:00:00Z","comment":"disk swap","by":"ann"}"#,
         )
         .await;
-        assert_eq!(dt.json(), json!({"done": true, "id": 7}));
+        assert_eq!(dt.json(), json!({"kind": "done", "value": {"id": 7}}));
         let recheck = post(a, &format!("/api/check/{LOAD}/recheck"), "").await;
         assert_eq!(recheck.status, 200);
         assert_eq!(
@@ -373,11 +376,11 @@ fn stop_lets_the_request_in_progress_finish() {
         open.send(()).await.unwrap();
         let r = slow.await;
         assert_eq!(r.status, 200);
-        assert_eq!(r.json()["checks"], 10);
+        assert_eq!(r.value("health")["checks"], 10);
         srv.task.await;
         let mut rest = Vec::new();
         idle.read_to_end(&mut rest).await.unwrap();
-        assert!(rest.ends_with(b"]"), "the idle connection is closed after its answer");
+        assert!(rest.ends_with(b"]}"), "the idle connection is closed after its answer");
     });
 }
 
@@ -403,17 +406,17 @@ fn the_store_answers_through_its_adapter() {
         let server = smol::spawn(web::serve_with_clock(listener, api, history, now, async move {
             let _ = stopped.recv().await;
         }));
-        let comments = get(addr, &format!("/api/check/{LOAD}/comments")).await.json();
+        let comments = get(addr, &format!("/api/check/{LOAD}/comments")).await.value("comments");
         assert_eq!(comments[0]["text"], "<i>disk swapped</i>");
         assert_eq!(comments[0]["by"], "ann");
-        let readings = get(addr, &format!("/api/check/{LOAD}/readings")).await.json();
+        let readings = get(addr, &format!("/api/check/{LOAD}/readings")).await.value("readings");
         let labels: Vec<&str> = readings.as_array().unwrap().iter().map(|s| s["label"].as_str().unwrap()).collect();
         assert_eq!(labels, ["load1", "load5"]);
         assert_eq!(readings[0]["points"][0]["value"], 0.5);
         let page = get(addr, &format!("/check/{LOAD}")).await;
         assert_eq!(page.status, 200);
         assert!(page.body.contains("&lt;i&gt;disk swapped&lt;/i&gt;") && page.body.matches("<svg").count() == 2);
-        assert_eq!(get(addr, "/api/alerts").await.json(), json!([]));
+        assert_eq!(get(addr, "/api/alerts").await.json(), json!({"kind": "alerts", "value": []}));
         drop(stop);
         server.await;
     });

@@ -1,6 +1,8 @@
 //! The JSON API under `/api/`: a [`Route`] and its query and body → the owner's or
-//! the history source's answer as JSON. Answers are the plain values of `crate::api`
-//! (a `CheckView`, a list of `SiteView`s…), not the `Response` envelope; errors are
+//! the history source's answer as JSON. Every answer is `{"kind": K, "value": V}`:
+//! the owner's `crate::api::Response` as serde writes it (`sites`, `checks`, `check`,
+//! `health`, `reload`, `done`), and the same envelope around the store's records
+//! (`history`, `readings`, `comments`, `alerts`, `downtimes`). Errors are
 //! `{"error": "...", "status": N}`, written by the server.
 
 use std::cmp::Ordering;
@@ -23,13 +25,13 @@ const ALERTS_DEFAULT: usize = 200;
 /// Answers one API route (status 200 when `Ok`).
 pub async fn handle(ctx: &Ctx, route: Route, query: &Query, body: &[u8]) -> Result<Vec<u8>, ApiError> {
     match route {
-        Route::Sites => match ctx.api.call(Request::Sites).await? {
-            Response::Sites(v) => to_json(&v),
-            _ => Err(unexpected()),
-        },
+        Route::Sites => {
+            let r = ctx.api.call(Request::Sites).await?;
+            passed(r, |r| matches!(r, Response::Sites(_)))
+        }
         Route::Checks => {
             let filter = filter(query, query.flag("problems")?)?;
-            to_json(&checks(ctx, filter).await?)
+            to_json(&Response::Checks(checks(ctx, filter).await?))
         }
         Route::Problems => {
             // Sorted here, so the limit applies to the worst, not to the first found.
@@ -37,13 +39,13 @@ pub async fn handle(ctx: &Ctx, route: Route, query: &Query, body: &[u8]) -> Resu
             let mut v = checks(ctx, CheckFilter { limit: None, ..filter(query, true)? }).await?;
             v.sort_by(problems_order);
             v.truncate(limit.unwrap_or(usize::MAX));
-            to_json(&v)
+            to_json(&Response::Checks(v))
         }
-        Route::Check(path) => to_json(&check(ctx, path).await?),
+        Route::Check(path) => to_json(&Response::Check(check(ctx, path).await?)),
         Route::History(path) => {
             check(ctx, path.clone()).await?;
             let limit = query.count("limit")?.unwrap_or(HISTORY_DEFAULT).min(HISTORY_MAX);
-            to_json(&store(ctx, move |h| h.history(&path, limit)).await?)
+            envelope("history", &store(ctx, move |h| h.history(&path, limit)).await?)
         }
         Route::Readings(path) => {
             let to = query.time("to")?.unwrap_or_else(|| (ctx.clock)());
@@ -55,32 +57,29 @@ pub async fn handle(ctx: &Ctx, route: Route, query: &Query, body: &[u8]) -> Resu
                 return Err(ApiError::bad_request(format!("`from` ({from}) is after `to` ({to})")));
             }
             check(ctx, path.clone()).await?;
-            to_json(&store(ctx, move |h| h.readings(&path, from, to)).await?)
+            envelope("readings", &store(ctx, move |h| h.readings(&path, from, to)).await?)
         }
         Route::Comments(path) => {
             check(ctx, path.clone()).await?;
-            to_json(&store(ctx, move |h| h.comments(&path)).await?)
+            envelope("comments", &store(ctx, move |h| h.comments(&path)).await?)
         }
         Route::Alerts => {
             let open = query.flag("open")?;
             let limit = query.count("limit")?.unwrap_or(ALERTS_DEFAULT).min(HISTORY_MAX);
-            to_json(&store(ctx, move |h| h.alerts(open, limit)).await?)
+            envelope("alerts", &store(ctx, move |h| h.alerts(open, limit)).await?)
         }
         Route::Downtimes => {
             let all = query.flag("all")?;
             let now = (ctx.clock)();
-            to_json(&store(ctx, move |h| h.downtimes(all, now)).await?)
+            envelope("downtimes", &store(ctx, move |h| h.downtimes(all, now)).await?)
         }
-        Route::Health => match ctx.api.call(Request::Health).await? {
-            Response::Health(v) => to_json(&v),
-            _ => Err(unexpected()),
-        },
+        Route::Health => {
+            let r = ctx.api.call(Request::Health).await?;
+            passed(r, |r| matches!(r, Response::Health(_)))
+        }
         Route::LastReload | Route::Reload => {
             let request = if route == Route::Reload { Request::Reload } else { Request::LastReload };
-            match ctx.api.call(request).await? {
-                Response::Reload(v) => to_json(&v),
-                _ => Err(unexpected()),
-            }
+            passed(ctx.api.call(request).await?, |r| matches!(r, Response::Reload(_)))
         }
         Route::Actions => act(ctx, parse_action(body)?).await,
         Route::Recheck(path) => act(ctx, Action::Recheck { path }).await,
@@ -98,18 +97,26 @@ pub fn parse_action(body: &[u8]) -> Result<Action, ApiError> {
     serde_json::from_value(value).map_err(|e| ApiError::bad_request(format!("not an action: {e}")))
 }
 
-/// What an applied action answers: `{"done": true, "id": 12}` (the id of what it made).
-#[derive(Serialize)]
-struct Done {
-    done: bool,
-    id: Option<u64>,
+/// An applied action answers `{"kind": "done", "value": {"id": 12}}` (the id of what
+/// it made, or null).
+async fn act(ctx: &Ctx, action: Action) -> Result<Vec<u8>, ApiError> {
+    passed(ctx.api.call(Request::Action(action)).await?, |r| matches!(r, Response::Done { .. }))
 }
 
-async fn act(ctx: &Ctx, action: Action) -> Result<Vec<u8>, ApiError> {
-    match ctx.api.call(Request::Action(action)).await? {
-        Response::Done { id } => to_json(&Done { done: true, id }),
-        _ => Err(unexpected()),
-    }
+/// The owner's answer as it is, when it is the kind asked for.
+fn passed(r: Response, expected: impl Fn(&Response) -> bool) -> Result<Vec<u8>, ApiError> {
+    if expected(&r) { to_json(&r) } else { Err(unexpected()) }
+}
+
+/// Records from the store, in the same envelope as the owner's answers.
+#[derive(Serialize)]
+struct Envelope<'a, T> {
+    kind: &'a str,
+    value: &'a T,
+}
+
+fn envelope<T: Serialize>(kind: &str, value: &T) -> Result<Vec<u8>, ApiError> {
+    to_json(&Envelope { kind, value })
 }
 
 fn filter(query: &Query, problems: bool) -> Result<CheckFilter, ApiError> {

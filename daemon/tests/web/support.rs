@@ -300,6 +300,14 @@ impl Reply {
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
     }
+    /// The `value` of a successful answer, checking its `kind`.
+    pub fn value(&self, kind: &str) -> Value {
+        assert_eq!(self.status, 200, "{}", self.body);
+        let mut v = self.json();
+        assert_eq!(v["kind"], kind, "{v}");
+        v["value"].take()
+    }
+
     pub fn json(&self) -> Value {
         assert_eq!(self.header("content-type"), Some("application/json"), "{}", self.body);
         serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("{e}: {}", self.body))
