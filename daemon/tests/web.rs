@@ -239,18 +239,22 @@ fn status_page_lists_problems_first_then_grouped_hosts() {
         // Hosts in name order, then clusters.
         assert!(hosts < at(">db1</a>") && at(">db1</a>") < at(">web1</a>"));
         let web1 = &page[at(">web1</a>")..at(">pg</a>")];
-        assert_eq!(web1.matches("<div class=g>").count(), 3, "{web1}");
-        let group = web1.find("<div class=g>web server · nginx</div>").expect("one web server group");
-        let system = web1.find("<div class=g>system · ssh</div>").expect("system group");
-        let other = web1.find("<div class=g>other</div>").expect("untagged group");
+        assert_eq!(web1.matches("<tr class=g><td colspan=4>").count(), 3, "{web1}");
+        let group = web1.find("<tr class=g><td colspan=4>web server · nginx</tr>").expect("one web server group");
+        let system = web1.find("<tr class=g><td colspan=4>system · ssh</tr>").expect("system group");
+        let other = web1.find("<tr class=g><td colspan=4>other</tr>").expect("untagged group");
         let load = web1.find(">load</a>").unwrap();
         let proc = web1.find(">nginx-proc</a>").unwrap();
         let ssh = web1.find(">ssh</a>").unwrap();
         let disk = web1.find(">disk</a>").unwrap();
         assert!(system < ssh && ssh < group && group < load && load < proc && proc < other && other < disk, "{web1}");
         // Resources are grouped too; then the next site.
-        assert!(at(">pg</a>") < at("<div class=g>database · postgresql</div>"));
+        assert!(at(">pg</a>") < at("<tr class=g><td colspan=4>database · postgresql</tr>"));
         assert!(at("<h3>alpha</h3>") < at("<h3>beta</h3>"));
+
+        let head = http(srv.addr, "HEAD", "/", &[], b"").await;
+        assert_eq!((head.status, head.body.as_str()), (200, ""));
+        assert_eq!(head.header("content-length"), r.header("content-length"));
 
         let one = get(srv.addr, "/?site=beta").await;
         assert_eq!(one.status, 200);
@@ -260,15 +264,15 @@ fn status_page_lists_problems_first_then_grouped_hosts() {
     });
 }
 
-#[test]
-fn status_page_weight_for_a_hundred_checks() {
-    // 10 hosts of 9 services each with realistic outputs, a tenth of them failing.
+/// `hosts` hosts of 9 services with realistic outputs; one service in `fail_every`
+/// fails.
+fn site_of(hosts: usize, fail_every: usize) -> Vec<CheckView> {
     let mut checks = Vec::new();
-    for h in 0..10 {
+    for h in 0..hosts {
         let host = format!("server-{h:02}.dc1.example.com");
         checks.push(view("dc1", "host", &host, &host, "OK"));
         for s in 0..9 {
-            let status = if (h + s) % 10 == 0 { "CRITICAL" } else { "OK" };
+            let status = if (h + s) % fail_every == 0 { "CRITICAL" } else { "OK" };
             let mut c = view("dc1", "service", &host, &format!("service-{s}"), status);
             c.output = format!("{status} - load average: 0.{s}2, 0.{s}8, 0.1{s} | and some more words from the plugin");
             c.category = Some(["System", "Web Server", "Database"][s % 3].into());
@@ -276,13 +280,29 @@ fn status_page_weight_for_a_hundred_checks() {
             checks.push(c);
         }
     }
-    assert_eq!(checks.len(), 100);
+    checks
+}
+
+#[test]
+fn status_page_weight() {
     smol::block_on(async {
-        let srv = start(checks, FakeHistory::default());
+        // 100 checks, a tenth failing.
+        let srv = start(site_of(10, 10), FakeHistory::default());
         let r = get(srv.addr, "/").await;
         assert_eq!(r.status, 200);
         println!("status page, 100 checks: {} bytes", r.body.len());
         assert!(r.body.len() < 100_000, "{} bytes", r.body.len());
+        assert!(!r.body.contains("are listed"), "nothing left out");
+        srv.stop().await;
+
+        // 2,000 checks, 900 failing: the page lists the worst 500 problems and the
+        // first 1,000 checks, says so, and stays bounded.
+        let srv = start(site_of(200, 2), FakeHistory::default());
+        let r = get(srv.addr, "/").await;
+        println!("status page, 2,000 checks with 900 problems: {} bytes", r.body.len());
+        assert!(r.body.contains("The 500 worst are listed; all 900 are in"));
+        assert!(r.body.contains("Only the first 1000 checks are listed"));
+        assert!(r.body.len() < 500_000, "{} bytes", r.body.len());
         srv.stop().await;
     });
 }

@@ -19,7 +19,7 @@ text-align:center;color:#fff;background:#888}\
 .disconnected{background:#5a4a8a}.action{background:#000}\
 .m{display:inline-block;padding:0 .3em;margin-left:.2em;border:1px solid #aab;border-radius:3px;font-size:.75em;color:#445}\
 .host{background:#fff;margin:.6em 0;padding:.3em .6em;border-left:4px solid #c6ccd4}\
-.host h4{margin:.2em 0;font-size:1em}.host table{margin:0}.g{color:#556;font-size:.85em;margin:.4em 0 .1em}\
+.host h4{margin:.2em 0;font-size:1em}.host table{margin:0}.g td{color:#556;font-size:.85em;padding-top:.5em;background:#f7f8fa}\
 .s{color:#667}pre{background:#fff;padding:.5em;white-space:pre-wrap;word-break:break-word;margin:.3em 0}\
 svg{background:#fff;margin:.3em .6em .3em 0}svg text{font:11px sans-serif;fill:#445}\
 svg .line{fill:none;stroke:#1f5fa8;stroke-width:1.5}svg .band{fill:#1f5fa8;fill-opacity:.15}\
