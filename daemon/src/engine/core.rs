@@ -5,11 +5,12 @@
 //! Pure and single-threaded: the driver passes `now` and the results in, and takes
 //! the checks to start and the events out. No locks: nothing else touches the state.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use bergamot_config::condition::Member;
 use bergamot_config::status::Status;
-use jiff::Timestamp;
+use jiff::{SignedDuration, Timestamp};
 
 use super::events::{Event, SkipReason, push_applied};
 use super::schedule::{Caps, Dispatch, Due, EngineKind, Scheduler, interval_for};
@@ -52,6 +53,18 @@ pub struct LatenessMs {
     pub mean: u64,
 }
 
+/// One run of a check, from the moment it is due until its result.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Run {
+    /// When it was due (the next run keeps this phase).
+    pub(super) due: Timestamp,
+    /// The probe class the caps counted it under.
+    pub(super) class: EngineKind,
+    /// Handed to the driver by [`Engine::poll`]; false while it waits for a cap (or
+    /// has a slot but was not yet returned by `poll`).
+    pub(super) started: bool,
+}
+
 /// Every check's state and schedule.
 #[derive(Debug)]
 pub struct Engine {
@@ -64,9 +77,11 @@ pub struct Engine {
     pub(super) alert_ids: AlertIds,
     /// The probe class of each check (for the caps).
     pub(super) class: Vec<EngineKind>,
-    /// Due time and class of the run in flight (or queued), per check; `None` when
-    /// idle.
-    pub(super) running: Vec<Option<(Timestamp, EngineKind)>>,
+    /// The run in flight (or waiting for a cap), per check; `None` when idle.
+    pub(super) running: Vec<Option<Run>>,
+    /// Checks re-checked now (see `ops`) whose run has not finished, with the slot
+    /// they were due at before: their next run goes back to it. Few at a time.
+    pub(super) rechecked: HashMap<CheckIx, Timestamp>,
     /// Scheduled downtimes (see `ops`), in no order, and when they were last applied.
     pub(super) downtimes: Vec<super::ops::Downtime>,
     pub(super) downtime_clock: Timestamp,
@@ -75,7 +90,8 @@ pub struct Engine {
     pub(super) changed: Vec<CheckIx>,
     pub(super) changed_mark: Vec<bool>,
     due_buf: Vec<Due>,
-    started_buf: Vec<Due>,
+    /// Checks given a slot by `Dispatch` outside `poll`; `poll` hands them out.
+    pub(super) started_buf: Vec<Due>,
     completed: u64,
     skipped_running: u64,
     results: [u64; Status::ALL.len()],
@@ -120,6 +136,7 @@ impl Engine {
             alert_ids: AlertIds::new(),
             class,
             running: vec![None; n],
+            rechecked: HashMap::new(),
             downtimes: Vec::new(),
             downtime_clock: now,
             events: Vec::new(),
@@ -137,20 +154,29 @@ impl Engine {
             let period = p.period.map(|i| (&site.calendar, i));
             engine.sched.schedule_first(ix, p.key, now, interval, period);
         }
-        // The first evaluation of a virtual check is its initial state, as `<initially>`
-        // is a real check's: computed from assumed states, it is an assumption too, so
-        // it raises no alert (nor, later, a recovery), and no event. Members are
-        // initial states, all hard, so virtual checks start hard.
-        let order: Vec<CheckIx> = engine.virtuals.iter().collect();
+        // Members are initial states, all hard, so virtual checks start hard.
+        engine.settle_virtuals(now, |_| false);
+        engine
+    }
+
+    /// Evaluates every virtual check in dependency order. One whose state is `kept`
+    /// (restored, or carried over a reload) is recomputed, with the events of any
+    /// change. Any other takes its first evaluation as its initial state, as
+    /// `<initially>` is a real check's: computed from states it did not see change,
+    /// it raises no alert (nor, later, a recovery), and no event.
+    pub(super) fn settle_virtuals(&mut self, now: Timestamp, kept: impl Fn(CheckIx) -> bool) {
+        let order: Vec<CheckIx> = self.virtuals.iter().collect();
         for v in order {
-            if let Some((status, hard, output)) = engine.evaluate(v) {
+            if kept(v) {
+                self.recompute(now, v);
+            } else if let Some((status, hard, output)) = self.evaluate(v) {
                 let mut s = CheckState::initial(status, &output, now);
                 s.hard = hard;
-                s.set_suppressed(plan.get(v).is_some_and(|p| p.suppressed));
-                engine.states[v.index()] = s;
+                s.set_suppressed(self.plan.get(v).is_some_and(|p| p.suppressed));
+                s.set_in_downtime(self.states[v.index()].in_downtime);
+                self.states[v.index()] = s;
             }
         }
-        engine
     }
 
     pub fn plan(&self) -> &Arc<Plan> {
@@ -177,8 +203,12 @@ impl Engine {
     }
 
     /// When [`Engine::poll`] next has something to do (possibly already past): a due
-    /// check, or a downtime starting or ending.
+    /// check, a downtime starting or ending, or (already past) checks that got a slot
+    /// since the last poll.
     pub fn next_deadline(&self) -> Option<Timestamp> {
+        if let Some(d) = self.started_buf.first() {
+            return Some(d.due);
+        }
         match (self.sched.next_deadline(), self.next_downtime_change()) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
@@ -199,7 +229,12 @@ impl Engine {
         if self.next_downtime_change().is_some_and(|t| t <= now) {
             self.apply_downtimes(now);
         }
-        out.extend(self.started_buf.drain(..).map(|d| d.ix));
+        for d in self.started_buf.drain(..) {
+            if let Some(Some(run)) = self.running.get_mut(d.ix.index()) {
+                run.started = true;
+            }
+            out.push(d.ix);
+        }
         self.due_buf.clear();
         self.sched.poll_due(now, &mut self.due_buf);
         let mut due = std::mem::take(&mut self.due_buf);
@@ -213,8 +248,9 @@ impl Engine {
                 continue;
             }
             let class = self.class[d.ix.index()];
-            self.running[d.ix.index()] = Some((d.due, class));
-            if self.dispatch.offer(d.ix, class, p.target, d.due, now) {
+            let started = self.dispatch.offer(d.ix, class, p.target, d.due, now);
+            self.running[d.ix.index()] = Some(Run { due: d.due, class, started });
+            if started {
                 out.push(d.ix);
             }
         }
@@ -224,7 +260,7 @@ impl Engine {
     /// Applies the result of a check started by [`Engine::poll`].
     pub fn handle_result(&mut self, now: Timestamp, ix: CheckIx, result: CheckResult) {
         let Some(p) = self.plan.get(ix) else { return };
-        let Some((due, class)) = self.running.get_mut(ix.index()).and_then(Option::take) else { return };
+        let Some(Run { due, class, .. }) = self.running.get_mut(ix.index()).and_then(Option::take) else { return };
         self.dispatch.finished(ix, class, p.target, now, &mut self.started_buf);
         self.completed += 1;
         self.results[status_index(result.status)] += 1;
@@ -242,7 +278,12 @@ impl Engine {
         if member_changed {
             self.member_changed(now, ix);
         }
-        self.reschedule(ix, due, now);
+        // Most results are of no re-check: skip hashing for them.
+        let rechecked = if self.rechecked.is_empty() { None } else { self.rechecked.remove(&ix) };
+        match rechecked {
+            Some(slot) => self.resume_slot(ix, slot, now),
+            None => self.reschedule(ix, due, now),
+        }
     }
 
     /// Moves to `out` the checks whose state changed since the last call (for the
@@ -305,6 +346,30 @@ impl Engine {
         let site = &self.plan.model.sites[p.site as usize];
         let period = p.period.map(|i| (&site.calendar, i));
         self.sched.schedule_next(ix, due, now, interval, period);
+    }
+
+    /// The next run after a re-check, on the grid of the slot the check was due at
+    /// before it (`slot + k·interval`, the first after `now`): the re-check was one
+    /// run more, and the check keeps its phase (with an unchanged interval the next
+    /// run is that very slot).
+    fn resume_slot(&mut self, ix: CheckIx, slot: Timestamp, now: Timestamp) {
+        let Some(p) = self.plan.get(ix) else { return };
+        let s = &self.states[ix.index()];
+        let interval = interval_for(&p.schedule, s.hard, s.ok).max(std::time::Duration::from_millis(1));
+        let iv = SignedDuration::try_from(interval).unwrap_or(SignedDuration::MAX);
+        let slot_ns = slot.as_nanosecond();
+        let iv_ns = iv.as_nanos();
+        let k = (now.as_nanosecond() - slot_ns).div_euclid(iv_ns) + 1;
+        let Some(next) = slot_ns.checked_add(k.saturating_mul(iv_ns)).and_then(|t| Timestamp::from_nanosecond(t).ok())
+        else {
+            return self.reschedule(ix, now, now);
+        };
+        // As the next run of one due an interval before `next`: the time period
+        // applies as to any run, and no slot counts as skipped.
+        let site = &self.plan.model.sites[p.site as usize];
+        let period = p.period.map(|i| (&site.calendar, i));
+        let prev = next.checked_sub(iv).unwrap_or(now);
+        self.sched.schedule_next(ix, prev, now, interval, period);
     }
 
     /// What the state machine needs of a check's dependencies: a service's or trap's
