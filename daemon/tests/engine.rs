@@ -22,6 +22,9 @@ use bergamot_daemon::plan::Plan;
 use jiff::tz::TimeZone;
 use jiff::{SignedDuration, Timestamp};
 
+#[path = "engine/ops.rs"]
+mod ops;
+
 // ---------------------------------------------------------------------------------
 // Harness
 
