@@ -18,8 +18,6 @@ pub struct Writer {
     clock: Clock,
     startup_ms: f64,
     first_check_ms: Option<f64>,
-    /// Active checks of the plan, counted at the first write (the plan never changes).
-    scheduled: Option<usize>,
     warned: bool,
 }
 
@@ -31,7 +29,6 @@ impl Writer {
             clock,
             startup_ms: clock.uptime_ms(),
             first_check_ms: None,
-            scheduled: None,
             warned: false,
         }
     }
@@ -43,15 +40,16 @@ impl Writer {
         }
     }
 
-    pub fn write(&mut self, engine: &Engine, plan: &Plan) {
+    /// The health document: the engine's figures, the store's, memory, start-up.
+    pub fn document(&self, engine: &Engine, plan: &Plan, store: serde_json::Value) -> serde_json::Value {
         let h = engine.health();
-        let doc = json!({
+        json!({
             "at": self.clock.now().to_string(),
             "uptime_s": self.clock.uptime_ms() / 1000.0,
             "checks": plan.len(),
             // Checks that run on a schedule, as documented: the engine's own count
             // leaves out those in flight (off the timer wheel until they finish).
-            "scheduled": *self.scheduled.get_or_insert_with(|| plan.active().count()),
+            "scheduled": plan.active().count(),
             "startup_ms": self.startup_ms,
             "first_check_ms": self.first_check_ms,
             "due": h.due,
@@ -65,7 +63,12 @@ impl Writer {
             "lateness_ms": h.lateness,
             "results": h.results,
             "rss_kib": rss_kib(),
-        });
+            "store": store,
+        })
+    }
+
+    pub fn write(&mut self, engine: &Engine, plan: &Plan, store: serde_json::Value) {
+        let doc = self.document(engine, plan, store);
         let text = match serde_json::to_vec_pretty(&doc) {
             Ok(t) => t,
             Err(_) => return,

@@ -6,22 +6,25 @@
 
 mod bus;
 mod clock;
+mod daemon;
 mod events_file;
 mod health;
+mod reload;
 mod startup;
+mod views;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::Duration;
 
 use clap::Parser;
 use futures_lite::future;
-use smol::channel::{Receiver, Sender};
+use smol::channel::Sender;
 use tracing::{error, info, warn};
 
+use self::daemon::Done;
+
 use crate::engine::core::Engine;
-use crate::engine::events::Event;
 use crate::engine::{CheckIx, CheckResult};
 use crate::exec::{ProbeSpec, Run, Runner, probe_spec};
 use crate::plan::Plan;
@@ -51,6 +54,16 @@ pub struct Args {
     /// Append every event to FILE as one JSON object per line.
     #[arg(long, value_name = "FILE")]
     pub events: Option<PathBuf>,
+    /// Address of the status page and JSON API; `off` for none.
+    #[arg(long, value_name = "ADDR:PORT", default_value = "127.0.0.1:8080")]
+    pub http: Option<String>,
+    /// Allow --http on an address other than loopback (there is no login yet).
+    #[arg(long)]
+    pub http_public: bool,
+    /// How long results may wait to be written to the store (a kill -9 loses at most
+    /// this much), in milliseconds.
+    #[arg(long, value_name = "MS", default_value_t = 1000)]
+    pub batch_ms: u64,
 }
 
 /// Entry point of the `bergamotd` binary.
@@ -96,120 +109,107 @@ pub struct Started {
     pub data: PathBuf,
     /// Held for the daemon's life: a second daemon on the same data directory fails.
     pub _lock: std::fs::File,
-}
-
-/// A finished check, back from its task.
-struct Done {
-    ix: CheckIx,
-    result: CheckResult,
+    pub store: crate::store::Store,
+    pub http: Option<smol::Async<std::net::TcpListener>>,
+    /// The configuration's version (content hash).
+    pub version: String,
 }
 
 fn run(started: Started, args: &Args, clock: Clock) -> ExitCode {
-    let Started { plan, mut engine, runner, data, _lock } = started;
-    let bus = Bus::new();
-    let log_events = args.log_events;
-    let _events_file = match &args.events {
+    let Started { plan, engine, runner, data, _lock, store, http, version } = started;
+    let bus = Arc::new(Bus::new());
+    let events_file = match &args.events {
         Some(path) => match events_file::start(path, &bus, plan.clone()) {
             Ok(handle) => Some(handle),
             Err(e) => {
-                eprintln!("bergamotd: cannot open the events file {}: {e}", path.display());
+                error!("cannot open the events file {}: {e}", path.display());
                 return ExitCode::from(3);
             }
         },
         None => None,
     };
-    let signals = match async_signal::Signals::new([async_signal::Signal::Term, async_signal::Signal::Int]) {
+    let signals = match async_signal::Signals::new([
+        async_signal::Signal::Term,
+        async_signal::Signal::Int,
+        async_signal::Signal::Hup,
+    ]) {
         Ok(s) => s,
         Err(e) => {
             error!("cannot install signal handlers: {e}");
-            return ExitCode::from(2);
+            return ExitCode::from(1);
         }
     };
-    let mut health = health::Writer::new(&data, clock);
-    let loop_plan = plan.clone();
+    let (call_tx, call_rx) = smol::channel::bounded::<crate::api::Call>(1024);
+    let api = crate::api::ApiHandle::new(call_tx);
+    let (stop_tx, stop_rx) = smol::channel::bounded::<()>(1);
+    let web = match http {
+        Some(listener) => match crate::web::StoreHistory::open(&store, 2) {
+            Ok(history) => {
+                let history: Arc<dyn crate::web::HistorySource + Send + Sync> = Arc::new(history);
+                let url = listener.get_ref().local_addr().map(|a| format!("http://{a}/")).unwrap_or_default();
+                info!("status page and API on {url}");
+                let stop = async move {
+                    let _ = stop_rx.recv().await;
+                };
+                Some(smol::spawn(crate::web::serve_with_clock(listener, api.clone(), history, move || clock.now(), stop)))
+            }
+            Err(e) => {
+                error!("store: cannot open a reader for the web pages: {e}");
+                return ExitCode::from(7);
+            }
+        },
+        None => None,
+    };
+    let store = Arc::new(store);
+    let health_store = store.clone();
+    let daemon = daemon::Daemon {
+        clock,
+        config_dirs: args.config.clone(),
+        plan: plan.clone(),
+        engine,
+        runner,
+        bus: bus.clone(),
+        health: health::Writer::new(&data, clock),
+        writer: store.writer(),
+        log_events: args.log_events,
+        version,
+        last_reload: None,
+        store_health: Arc::new(move || serde_json::to_value(health_store.health()).unwrap_or_default()),
+    };
+    info!(
+        "monitoring {} checks ({} scheduled) in {} site(s)",
+        daemon.plan.len(),
+        daemon.engine.scheduled(),
+        daemon.plan.model.sites.len()
+    );
     // The loop runs as a task on smol's executor thread, next to the probes' tasks:
     // a result reaching the engine is a queue push on the same thread, not a
     // cross-thread wake-up (those context switches were most of the daemon's CPU).
     // This thread only waits for it, without driving the reactor.
-    let main_loop = smol::spawn(async move {
-        let plan = loop_plan;
-        let (tx, rx) = smol::channel::unbounded::<Done>();
-        // The task of each check in flight (a check never runs twice at once), so a
-        // stop can end them; see below.
-        let mut tasks: Vec<Option<smol::Task<()>>> = std::iter::repeat_with(|| None).take(plan.len()).collect();
-        let mut due = Vec::with_capacity(4096);
-        let mut events = Vec::with_capacity(4096);
-        let mut signals = signals;
-        let mut next_health = clock.now();
-        info!(
-            "monitoring {} checks ({} scheduled) in {} site(s)",
-            plan.len(),
-            engine.scheduled(),
-            plan.model.sites.len()
-        );
-        let code = loop {
-            let now = clock.now();
-            engine.poll(now, &mut due);
-            for ix in due.drain(..) {
-                health.started_one();
-                // Built afresh for every run, not kept: measured at 100,000 checks a
-                // minute, keeping them cost 50 MB and saved 1% of a core. Expressions
-                // then also see the model as it is now.
-                let spec = build_spec(&plan, ix);
-                engine.set_class(ix, spec.class());
-                let spec = spec.run;
-                tasks[ix.index()] = Some(spawn_check(ix, spec, runner.clone(), tx.clone()));
+    let main_loop = smol::spawn(daemon::run(daemon, call_rx, signals));
+    let mut daemon = future::block_on(main_loop);
+    let _ = stop_tx.try_send(());
+    if let Some(web) = web {
+        future::block_on(web.cancel());
+    }
+    let store_health = (daemon.store_health)();
+    daemon.health.write(&daemon.engine, &daemon.plan, store_health);
+    drop(daemon);
+    match Arc::try_unwrap(store) {
+        Ok(store) => {
+            if let Err(e) = store.close() {
+                error!("store: {e}");
             }
-            engine.drain_events(&mut events);
-            for e in events.drain(..) {
-                if log_events {
-                    info!("{} {}", plan.path(e.ix()), e);
-                } else if matches!(e, Event::Alert { .. } | Event::Recovery { .. } | Event::Renotify { .. }) {
-                    warn!("{} {}", plan.path(e.ix()), e);
-                }
-                bus.publish(e);
-            }
-            if now >= next_health {
-                health.write(&engine, &plan);
-                next_health = now + Duration::from_secs(10);
-            }
-            let wait =
-                engine.next_deadline().map_or(Duration::from_secs(1), |d| clock.until(d)).min(clock.until(next_health));
-            match wait_for(&rx, &mut signals, wait).await {
-                Wake::Done(first) => {
-                    let now = clock.now();
-                    // Everything else that is ready, in one turn. The task has sent
-                    // its result: dropping its handle ends nothing.
-                    for d in std::iter::once(first).chain(std::iter::from_fn(|| rx.try_recv().ok())) {
-                        tasks[d.ix.index()] = None;
-                        engine.handle_result(now, d.ix, d.result);
-                    }
-                }
-                Wake::Timer => {}
-                Wake::Signal(sig) => {
-                    info!("{sig:?}: stopping");
-                    break 0u8;
-                }
-            }
-        };
-        // Checks in flight are abandoned, and must not outlive the daemon: cancelling
-        // a task drops its run, and a dropped plugin run kills its process group
-        // (netprobes' executor). Detached, a plugin would keep running after the stop
-        // with nothing left to time it out.
-        for task in tasks.iter_mut().filter_map(Option::take) {
-            task.cancel().await;
         }
-        (code, engine, health, bus)
-    });
-    let (code, engine, mut health, bus) = future::block_on(main_loop);
-    health.write(&engine, &plan);
+        Err(_) => warn!("store still in use at the stop; its last batch may be lost"),
+    }
     // The events file gets everything published before the stop.
     drop(bus);
-    if let Some(writer) = _events_file {
+    if let Some(writer) = events_file {
         let _ = writer.join();
     }
     info!("stopped");
-    ExitCode::from(code)
+    ExitCode::SUCCESS
 }
 
 fn build_spec(plan: &Plan, ix: CheckIx) -> ProbeSpec {
@@ -231,7 +231,7 @@ fn build_spec(plan: &Plan, ix: CheckIx) -> ProbeSpec {
 /// Runs one check on the executor's threads; the result comes back on `tx`. A
 /// panicking probe is reported as an ERROR result of that check, not a dead daemon.
 /// Dropping the task cancels the run.
-fn spawn_check(ix: CheckIx, spec: Run, runner: Arc<Runner>, tx: Sender<Done>) -> smol::Task<()> {
+fn spawn_check(token: u64, spec: Run, runner: Arc<Runner>, tx: Sender<Done>) -> smol::Task<()> {
     smol::spawn(async move {
         let run = std::panic::AssertUnwindSafe(async { runner.run(&spec).await.0 });
         let result = match futures_lite::FutureExt::catch_unwind(run).await {
@@ -242,34 +242,6 @@ fn spawn_check(ix: CheckIx, spec: Run, runner: Arc<Runner>, tx: Sender<Done>) ->
                 jiff::Timestamp::now(),
             ),
         };
-        let _ = tx.send(Done { ix, result }).await;
+        let _ = tx.send(Done { token, result }).await;
     })
-}
-
-enum Wake {
-    Done(Done),
-    Timer,
-    Signal(async_signal::Signal),
-}
-
-async fn wait_for(rx: &Receiver<Done>, signals: &mut async_signal::Signals, wait: Duration) -> Wake {
-    use futures_lite::StreamExt;
-    let done = async {
-        match rx.recv().await {
-            Ok(d) => Wake::Done(d),
-            // Never: the loop holds a sender.
-            Err(_) => Wake::Timer,
-        }
-    };
-    let timer = async {
-        smol::Timer::after(wait).await;
-        Wake::Timer
-    };
-    let signal = async {
-        match signals.next().await {
-            Some(Ok(s)) => Wake::Signal(s),
-            _ => future::pending().await,
-        }
-    };
-    future::or(signal, future::or(done, timer)).await
 }

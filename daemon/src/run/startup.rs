@@ -7,6 +7,8 @@
 //! | 3 | the data directory cannot be created, written or locked (another daemon?) |
 //! | 4 | ICMP checks are configured but this process may not send ICMP |
 //! | 5 | the probes' I/O backend cannot start (`--io`) |
+//! | 6 | the HTTP address is in use, or not on loopback without `--http-public` |
+//! | 7 | the store (`DATA/bergamot.db`) cannot be opened or migrated |
 
 use std::fs::{File, OpenOptions};
 use std::path::Path;
@@ -17,13 +19,15 @@ use bergamot_config::raw::Kind;
 use bergamot_netprobes::accel::AccelLimits;
 use bergamot_netprobes::driver::{DatagramKind, DatagramSocket, IoChoice};
 use bergamot_netprobes::exec::ExecConfig;
-use jiff::tz::TimeZone;
+use jiff::Timestamp;
 use tracing::{info, warn};
 
 use super::{Args, Clock, Started};
 use crate::engine::core::{Engine, EngineConfig};
 use crate::exec::Runner;
+use crate::engine::ops::Downtime;
 use crate::plan::Plan;
+use crate::store::{Retention, Store, StoreConfig};
 
 #[derive(Debug)]
 pub struct StartError {
@@ -38,34 +42,59 @@ fn fail(code: u8, message: impl Into<String>) -> StartError {
 pub fn start(args: &Args, clock: Clock) -> Result<Started, StartError> {
     let io = parse_io(&args.io)?;
     let lock = data_dir(&args.data)?;
-    let dirs: Vec<&Path> = args.config.iter().map(|p| p.as_path()).collect();
-    let outcome = bergamot_config::build(bergamot_config::load::load_paths(&dirs), TimeZone::system());
-    let errors = outcome.diags.errors().count();
-    if errors > 0 {
-        eprint!("{}", outcome.diags.render(&outcome.model.sources));
-        return Err(fail(2, format!("the configuration has {errors} error(s); nothing was started")));
+    let loaded = super::reload::load(&args.config, clock.now());
+    let Some(plan) = loaded.plan else {
+        eprint!("{}", loaded.diagnostics);
+        return Err(fail(2, format!("the configuration has {} error(s); nothing was started", loaded.errors)));
+    };
+    if !loaded.diagnostics.is_empty() {
+        warn!("the configuration has warnings; `bergamot-cli config validate` lists them");
     }
-    let warnings = outcome.diags.warnings().count();
-    if warnings > 0 {
-        warn!("the configuration has {warnings} warning(s); `bergamot-cli config validate` lists them");
-    }
-    let plan = Arc::new(Plan::new(Arc::new(outcome.model)));
     for p in &plan.problems {
         warn!("{p}");
     }
     if uses_icmp(&plan) {
         icmp_allowed()?;
     }
+    let http = match &args.http {
+        Some(addr) if addr != "off" => {
+            let addr: std::net::SocketAddr =
+                addr.parse().map_err(|e| fail(6, format!("--http {addr}: not an address:port ({e})")))?;
+            Some(crate::web::bind(addr, args.http_public).map_err(|e| fail(6, e.to_string()))?)
+        }
+        _ => None,
+    };
+    let config = StoreConfig {
+        path: args.data.join("bergamot.db"),
+        batch_window: std::time::Duration::from_millis(args.batch_ms.clamp(10, 60_000)),
+        retention: Retention::default(),
+    };
+    let (store, mut restored) = Store::open(config).map_err(|e| fail(7, format!("store: {e}")))?;
+    let paths = plan.clone();
+    store.writer().set_path_of(move |ix| paths.path(ix));
     let runner = Arc::new(Runner::new(io, AccelLimits::default(), ExecConfig::default()));
-    let engine = Engine::new(plan.clone(), clock.now(), EngineConfig::default());
+    let now = clock.now();
+    let mut engine = Engine::new(plan.clone(), now, EngineConfig::default());
+    restored.resolve_covers(|p| engine.find_path(p));
+    let kept = engine.restore(now, &restored.states, restored.last_alert_id);
+    let mut downtimes = 0;
+    for d in &restored.downtimes {
+        let (Ok(from), Some(Ok(to))) = (d.from.parse::<Timestamp>(), d.to.as_deref().map(str::parse::<Timestamp>)) else {
+            continue;
+        };
+        if d.cancelled.is_none() && to > now && engine.add_downtime(now, Downtime { id: d.id, path: d.path.clone(), from, to }).is_ok() {
+            downtimes += 1;
+        }
+    }
     info!(
-        "configuration loaded from {} in {:.0} ms: {} site(s), {} checks",
+        "configuration {} loaded from {} in {:.0} ms: {} site(s), {} checks; state of {kept} restored, {downtimes} downtime(s)",
+        loaded.version,
         args.config.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "),
         clock.uptime_ms(),
         plan.model.sites.len(),
         plan.len()
     );
-    Ok(Started { plan, engine, runner, data: args.data.clone(), _lock: lock })
+    Ok(Started { plan, engine, runner, data: args.data.clone(), _lock: lock, store, http, version: loaded.version })
 }
 
 fn parse_io(text: &str) -> Result<IoChoice, StartError> {
