@@ -39,9 +39,11 @@ pub struct Args {
     /// Configuration directory; repeat for several (loaded in the order given).
     #[arg(long = "config", required = true, value_name = "DIR")]
     pub config: Vec<PathBuf>,
-    /// Directory for the daemon's state (created if missing).
+    /// Directory for the daemon's state (created if missing). Default: $BERGAMOT_DATA,
+    /// else /var/lib/bergamot as root, else $XDG_STATE_HOME/bergamot
+    /// (~/.local/state/bergamot).
     #[arg(long, value_name = "DIR")]
-    pub data: PathBuf,
+    pub data: Option<PathBuf>,
     /// I/O backend of the probes: auto, io-uring or epoll (default: auto, or $BERGAMOT_IO).
     #[arg(long, default_value = "auto")]
     pub io: String,
@@ -64,6 +66,27 @@ pub struct Args {
     /// this much), in milliseconds.
     #[arg(long, value_name = "MS", default_value_t = 1000)]
     pub batch_ms: u64,
+}
+
+impl Args {
+    /// The data directory: `--data`, else the default for this user.
+    pub fn data_dir(&self) -> PathBuf {
+        if let Some(d) = &self.data {
+            return d.clone();
+        }
+        if let Some(d) = std::env::var_os("BERGAMOT_DATA").filter(|d| !d.is_empty()) {
+            return PathBuf::from(d);
+        }
+        if rustix::process::geteuid().is_root() {
+            return PathBuf::from("/var/lib/bergamot");
+        }
+        let state = std::env::var_os("XDG_STATE_HOME")
+            .filter(|d| !d.is_empty())
+            .map(PathBuf::from)
+            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/state")))
+            .unwrap_or_else(|| PathBuf::from("."));
+        state.join("bergamot")
+    }
 }
 
 /// Entry point of the `bergamotd` binary.

@@ -41,7 +41,8 @@ fn fail(code: u8, message: impl Into<String>) -> StartError {
 
 pub fn start(args: &Args, clock: Clock) -> Result<Started, StartError> {
     let io = parse_io(&args.io)?;
-    let lock = data_dir(&args.data)?;
+    let data = args.data_dir();
+    let lock = data_dir(&data)?;
     let loaded = super::reload::load(&args.config, clock.now());
     let Some(plan) = loaded.plan else {
         eprint!("{}", loaded.diagnostics);
@@ -65,7 +66,7 @@ pub fn start(args: &Args, clock: Clock) -> Result<Started, StartError> {
         _ => None,
     };
     let config = StoreConfig {
-        path: args.data.join("bergamot.db"),
+        path: data.join("bergamot.db"),
         batch_window: std::time::Duration::from_millis(args.batch_ms.clamp(10, 60_000)),
         retention: Retention::default(),
     };
@@ -94,7 +95,7 @@ pub fn start(args: &Args, clock: Clock) -> Result<Started, StartError> {
         plan.model.sites.len(),
         plan.len()
     );
-    Ok(Started { plan, engine, runner, data: args.data.clone(), _lock: lock, store, http, version: loaded.version })
+    Ok(Started { plan, engine, runner, data, _lock: lock, store, http, version: loaded.version })
 }
 
 fn parse_io(text: &str) -> Result<IoChoice, StartError> {
