@@ -2,9 +2,10 @@
 # The main job: build bergamotd and bergamot-cli (release, sized for small boxes),
 # validate the example site that monitors this machine (docs/examples/this-machine:
 # loopback pings, local plugins, a cluster) and run the daemon on it in the
-# foreground, logging every result and state change, for RUN_SECONDS (default 60;
-# 0 = until Ctrl-C). Its state goes to BERGAMOT_DATA (default a temporary directory);
-# health.json is printed at the end.
+# foreground for RUN_SECONDS (default 60; 0 = until Ctrl-C), printing the status
+# page's URL. Its state goes to the daemon's default data directory
+# (/var/lib/bergamot as root, else ~/.local/state/bergamot; BERGAMOT_DATA overrides),
+# so a second run starts where the first stopped. health.json is printed at the end.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if ! command -v cargo >/dev/null 2>&1; then
@@ -22,12 +23,18 @@ cargo build --release -p bergamot-daemon --bin bergamotd --bin bergamot-cli
 site=docs/examples/this-machine
 ./target/release/bergamot-cli config validate "$site"
 ./target/release/bergamot-cli check "$site" localhost load || true
-data="${BERGAMOT_DATA:-$(mktemp -d -t bergamot-data.XXXXXX)}"
 seconds="${RUN_SECONDS:-60}"
-echo "bergamotd --config $site --data $data  (state in $data; stops after ${seconds}s, 0 = never)"
+port="${BERGAMOT_HTTP_PORT:-8080}"
+if [ -n "${BERGAMOT_DATA:-}" ]; then data="$BERGAMOT_DATA"
+elif [ "$(id -u)" = 0 ]; then data=/var/lib/bergamot
+else data="${XDG_STATE_HOME:-$HOME/.local/state}/bergamot"; fi
+echo
+echo "bergamotd on $site; status page: http://127.0.0.1:$port/  (state in $data; stops after ${seconds}s, 0 = never)"
+echo
+run() { ./target/release/bergamotd --config "$site" --data "$data" --http "127.0.0.1:$port" "$@"; }
 if [ "$seconds" = 0 ]; then
-    ./target/release/bergamotd --config "$site" --data "$data" --log-events
+    run --log-events
 else
-    timeout -s TERM "$seconds" ./target/release/bergamotd --config "$site" --data "$data" --log-events || [ $? = 124 ]
+    timeout -s TERM "$seconds" ./target/release/bergamotd --config "$site" --data "$data" --http "127.0.0.1:$port" --log-events || [ $? = 124 ]
 fi
 cat "$data/health.json"
