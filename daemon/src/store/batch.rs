@@ -9,9 +9,9 @@ use std::collections::HashMap;
 
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 
+use super::queue::{EventKind, EventRow, Op, Pending, ReadingRow, Reply};
 use super::rollup::{self, Cutoffs};
 use super::schema::status_code;
-use super::writer::{EventKind, EventRow, Op, Pending, ReadingRow, Reply};
 use super::{Retention, StoreError, sql_id};
 
 /// Series visited per retention step: a few milliseconds of work per batch window.

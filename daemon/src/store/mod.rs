@@ -16,10 +16,12 @@
 //! window and reports the error in [`StoreHealth`].
 
 mod batch;
+mod queue;
 mod reader;
 mod restore;
 mod rollup;
 pub mod schema;
+mod thread;
 mod writer;
 
 use std::collections::HashMap;

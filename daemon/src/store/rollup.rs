@@ -10,7 +10,7 @@ use bergamot_netprobes::wire::plugin::PerfDataItems;
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::Retention;
-use super::writer::ReadingRow;
+use super::queue::ReadingRow;
 
 /// Width of a 5-minute bucket, in milliseconds.
 pub(crate) const FIVE_MINUTES_MS: i64 = 300_000;

@@ -1,200 +1,27 @@
-//! The store's one writer: what callers hand it (coalesced states, bounded queues
-//! of events and readings, operator actions with a reply), and the thread that
-//! commits them a batch at a time.
+//! The store's public face: [`Store`] opens the database and owns the writer
+//! thread; [`StoreWriter`] is what the engine's owner and the API write through.
 //!
-//! Not SQL: [`super::batch`] turns a batch into statements. Callers never wait for
-//! the disk: a push takes a mutex for a few hundred nanoseconds; only the durable
-//! methods are async, and they resolve once their transaction committed or failed.
+//! Not SQL ([`super::batch`]) and not the thread's loop ([`super::thread`]). Callers
+//! never wait for the disk: a push takes a mutex for well under a microsecond; only
+//! the durable methods are async, and they resolve once their transaction
+//! committed or failed.
 
-use std::collections::{HashMap, VecDeque};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, RwLock};
+use std::sync::{Arc, Condvar, Mutex, RwLock};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use bergamot_config::status::Status;
 use jiff::Timestamp;
 
-use super::batch::{Batch, BatchWriter};
+use super::batch::BatchWriter;
+use super::queue::{
+    BIG_BATCH, EVENT_CAPACITY, EventKind, EventRow, Failure, Op, Pending, Queue, READING_CAPACITY, ReadingRow, Shared,
+};
 use super::{NewDowntime, Restored, Retention, StoreConfig, StoreError, StoreHealth, StoreReader, ms, schema};
 use crate::engine::CheckIx;
 use crate::engine::events::Event;
 use crate::engine::state::CheckState;
-
-/// Events kept while the writer is behind (or the disk is failing); more are dropped
-/// and counted. Each is a few hundred bytes.
-const EVENT_CAPACITY: usize = 16_384;
-/// Perfdata results kept likewise: about ten seconds at 1,700 results a second.
-const READING_CAPACITY: usize = 16_384;
-/// A batch this big is written without waiting for the window to end.
-const BIG_BATCH: usize = 4_096;
-/// How often a retention pass over the readings starts.
-const SWEEP_EVERY: Duration = Duration::from_secs(60);
-
-/// Maps a check index to its path (set by the engine's owner for the plan loaded),
-/// so that a cover is kept by the covering check's path.
-type PathOf = Arc<dyn Fn(CheckIx) -> String + Send + Sync>;
-
-/// The latest state of one check, or its removal.
-#[derive(Debug)]
-pub(crate) enum Pending {
-    Save { at: i64, state: CheckState, cover_path: Option<String> },
-    Removed,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum EventKind {
-    StateChange,
-    Alert,
-    Renotify,
-    Recovery,
-    FlappingStarted,
-    FlappingStopped,
-}
-
-impl EventKind {
-    pub(crate) fn as_str(self) -> &'static str {
-        match self {
-            EventKind::StateChange => "state-change",
-            EventKind::Alert => "alert",
-            EventKind::Renotify => "renotify",
-            EventKind::Recovery => "recovery",
-            EventKind::FlappingStarted => "flapping-started",
-            EventKind::FlappingStopped => "flapping-stopped",
-        }
-    }
-}
-
-/// An engine event as the store keeps it.
-#[derive(Debug)]
-pub(crate) struct EventRow {
-    pub path: String,
-    pub at: i64,
-    pub kind: EventKind,
-    pub status: Option<Status>,
-    pub hard: Option<bool>,
-    pub attempt: Option<u32>,
-    pub output: String,
-    pub alert_id: Option<u64>,
-    pub notify: bool,
-    /// Covering check's path and alert, for alerts.
-    pub cover: Option<(String, Option<u64>)>,
-}
-
-/// The perfdata text of one result.
-#[derive(Debug)]
-pub(crate) struct ReadingRow {
-    pub path: String,
-    pub at: i64,
-    pub perfdata: String,
-}
-
-/// A durable write.
-#[derive(Debug)]
-pub(crate) enum Op {
-    Acknowledge {
-        path: String,
-        alert_id: Option<u64>,
-        at: i64,
-        by: String,
-        comment: String,
-    },
-    Comment {
-        path: String,
-        at: i64,
-        by: String,
-        text: String,
-    },
-    AddDowntime(NewDowntime),
-    CancelDowntime {
-        id: u64,
-        at: i64,
-        by: String,
-    },
-    ConfigApplied {
-        version: String,
-        at: i64,
-        summary: String,
-    },
-    /// Commit what is pending.
-    Flush,
-    /// A whole retention pass with `now` as the present.
-    Prune {
-        now: i64,
-    },
-}
-
-pub(crate) type Reply = smol::channel::Sender<Result<u64, StoreError>>;
-
-#[derive(Debug, Default)]
-struct Queue {
-    states: HashMap<String, Pending>,
-    /// Reused: the writer hands back the map it drained.
-    spare: HashMap<String, Pending>,
-    events: VecDeque<EventRow>,
-    readings: VecDeque<ReadingRow>,
-    ops: Vec<(Op, Reply)>,
-    /// Output of the last `Result` event, for the state change, recovery… after it.
-    last_result_path: String,
-    last_result_output: String,
-    /// When the oldest uncommitted write arrived.
-    oldest: Option<Instant>,
-    stop: bool,
-    stopped: bool,
-}
-
-impl Queue {
-    fn has_data(&self) -> bool {
-        !self.states.is_empty() || !self.events.is_empty() || !self.readings.is_empty()
-    }
-}
-
-#[derive(Debug, Default)]
-struct Failure {
-    failing: bool,
-    kind: &'static str,
-    last_error: Option<String>,
-    since: Option<String>,
-}
-
-struct Shared {
-    queue: Mutex<Queue>,
-    wake: Condvar,
-    batches: AtomicU64,
-    failed_batches: AtomicU64,
-    rows_written: AtomicU64,
-    last_batch_ms: AtomicU64,
-    dropped_events: AtomicU64,
-    dropped_readings: AtomicU64,
-    failure: Mutex<Failure>,
-    path_of: RwLock<Option<PathOf>>,
-}
-
-impl std::fmt::Debug for Shared {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Shared").field("batches", &self.batches).finish_non_exhaustive()
-    }
-}
-
-impl Shared {
-    fn lock(&self) -> MutexGuard<'_, Queue> {
-        // A panic while holding the lock leaves consistent data (pushes are atomic).
-        self.queue.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    fn failure(&self) -> MutexGuard<'_, Failure> {
-        self.failure.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    fn cover_path(&self, ix: CheckIx) -> String {
-        let f = self.path_of.read().unwrap_or_else(|p| p.into_inner()).clone();
-        match f {
-            Some(f) => f(ix),
-            None => format!("#{}", ix.0),
-        }
-    }
-}
 
 /// The store: owns the writer thread and its connection.
 #[derive(Debug)]
@@ -234,7 +61,7 @@ impl Store {
         let window = config.batch_window;
         let thread = std::thread::Builder::new()
             .name("bergamot-store".into())
-            .spawn(move || run(thread_shared, writer, window))
+            .spawn(move || super::thread::run(thread_shared, writer, window))
             .map_err(|e| StoreError::Thread(e.to_string()))?;
         let store = Store { shared, thread: Some(thread), path: config.path, retention: config.retention };
         Ok((store, restored))
@@ -516,170 +343,4 @@ impl EventRow {
 
 fn last_output(q: &Queue, path: &str) -> String {
     if q.last_result_path == path { q.last_result_output.clone() } else { String::new() }
-}
-
-/// The writer thread: waits for a reason to write, takes everything pending,
-/// writes it in one transaction, answers durable writes, and on failure keeps the
-/// data for the next try.
-fn run(shared: Arc<Shared>, mut writer: BatchWriter, window: Duration) -> Result<(), StoreError> {
-    let mut batch = Batch::default();
-    let mut next_sweep = Instant::now() + SWEEP_EVERY;
-    // A retention pass in progress goes one chunk per batch window.
-    let mut sweeping = false;
-    let mut next_chunk = Instant::now();
-    let mut retry_at: Option<Instant> = None;
-    loop {
-        let mut q = shared.lock();
-        loop {
-            if q.stop || !q.ops.is_empty() {
-                break;
-            }
-            let now = Instant::now();
-            let may_retry = retry_at.is_none_or(|r| now >= r);
-            let due = q.oldest.map(|o| o + window);
-            let big = q.events.len() + q.readings.len() >= BIG_BATCH;
-            let sweep_due = if sweeping { now >= next_chunk } else { now >= next_sweep };
-            if may_retry && (big || due.is_some_and(|d| now >= d) || sweep_due) {
-                break;
-            }
-            let mut until = if sweeping { next_chunk } else { next_sweep };
-            if let Some(d) = due {
-                until = until.min(d);
-            }
-            if let Some(r) = retry_at {
-                until = until.max(r);
-            }
-            q = shared.wake.wait_timeout(q, until.saturating_duration_since(now)).map(|(g, _)| g).unwrap_or_else(|p| {
-                let (g, _) = p.into_inner();
-                g
-            });
-        }
-        let stopping = q.stop;
-        let oldest = q.oldest.take();
-        let spare = std::mem::take(&mut q.spare);
-        batch.states = std::mem::replace(&mut q.states, spare);
-        batch.events.extend(q.events.drain(..));
-        batch.readings.extend(q.readings.drain(..));
-        batch.ops.append(&mut q.ops);
-        drop(q);
-
-        let now = Instant::now();
-        if !stopping && !sweeping && now >= next_sweep {
-            sweeping = true;
-            next_sweep = now + SWEEP_EVERY;
-        }
-        let chunk = sweeping && !stopping && now >= next_chunk;
-        if chunk {
-            next_chunk = now + window;
-        }
-        let started = Instant::now();
-        let result = writer.write(&mut batch, chunk);
-        let took = started.elapsed();
-        match result {
-            Ok(outcome) => {
-                if outcome.sweep_done {
-                    sweeping = false;
-                }
-                shared.batches.fetch_add(1, Ordering::Relaxed);
-                shared.rows_written.fetch_add(outcome.rows, Ordering::Relaxed);
-                shared.last_batch_ms.store(took.as_millis() as u64, Ordering::Relaxed);
-                for ((_, reply), r) in batch.ops.drain(..).zip(outcome.replies) {
-                    let _ = reply.try_send(Ok(r));
-                }
-                batch.events.clear();
-                batch.readings.clear();
-                batch.states.clear();
-                let mut q = shared.lock();
-                if q.spare.capacity() < batch.states.capacity() {
-                    q.spare = std::mem::take(&mut batch.states);
-                }
-                drop(q);
-                retry_at = None;
-                recovered(&shared);
-            }
-            Err(e) => {
-                shared.failed_batches.fetch_add(1, Ordering::Relaxed);
-                for (_, reply) in batch.ops.drain(..) {
-                    let _ = reply.try_send(Err(e.clone()));
-                }
-                failed(&shared, &e);
-                if stopping {
-                    tracing::error!("store: stopping with writes not saved: {e}");
-                    finish(&shared);
-                    return Err(e);
-                }
-                requeue(&shared, &mut batch, oldest);
-                retry_at = Some(Instant::now() + window);
-            }
-        }
-        if stopping {
-            finish(&shared);
-            return Ok(());
-        }
-    }
-}
-
-/// Puts a failed batch back in front of what arrived since, within the bounds.
-fn requeue(shared: &Shared, batch: &mut Batch, oldest: Option<Instant>) {
-    let mut q = shared.lock();
-    for (path, p) in batch.states.drain() {
-        // A newer state (or removal) that arrived meanwhile wins.
-        q.states.entry(path).or_insert(p);
-    }
-    for e in batch.events.drain(..).rev() {
-        q.events.push_front(e);
-    }
-    for r in batch.readings.drain(..).rev() {
-        q.readings.push_front(r);
-    }
-    let (mut de, mut dr) = (0, 0);
-    while q.events.len() > EVENT_CAPACITY {
-        q.events.pop_back();
-        de += 1;
-    }
-    while q.readings.len() > READING_CAPACITY {
-        q.readings.pop_back();
-        dr += 1;
-    }
-    q.oldest = match (q.oldest, oldest) {
-        (Some(a), Some(b)) => Some(a.min(b)),
-        (a, b) => a.or(b),
-    };
-    if !q.has_data() {
-        q.oldest = None;
-    }
-    drop(q);
-    shared.dropped_events.fetch_add(de, Ordering::Relaxed);
-    shared.dropped_readings.fetch_add(dr, Ordering::Relaxed);
-}
-
-/// Logged once per run of failures of one kind; always in health.
-fn failed(shared: &Shared, e: &StoreError) {
-    let mut f = shared.failure();
-    if !f.failing || f.kind != e.kind() {
-        tracing::error!("store: cannot write the database, keeping pending writes and retrying: {e}");
-        // Wall time for the operator, read on the writer thread (a driver), not in
-        // any logic.
-        f.since = Some(Timestamp::now().to_string());
-    }
-    f.failing = true;
-    f.kind = e.kind();
-    f.last_error = Some(e.to_string());
-}
-
-fn recovered(shared: &Shared) {
-    let mut f = shared.failure();
-    if f.failing {
-        f.failing = false;
-        tracing::warn!("store: writing again after: {}", f.last_error.as_deref().unwrap_or("an error"));
-    }
-}
-
-/// Marks the thread gone and fails operator actions that raced with the stop.
-fn finish(shared: &Shared) {
-    let mut q = shared.lock();
-    q.stopped = true;
-    for (_, reply) in q.ops.drain(..) {
-        let _ = reply.try_send(Err(StoreError::Closed));
-    }
 }
