@@ -40,6 +40,8 @@ pub(crate) struct Outcome {
     pub replies: Vec<u64>,
     /// The retention pass reached its end.
     pub sweep_done: bool,
+    /// A transaction was committed (false: there was nothing to write).
+    pub committed: bool,
 }
 
 /// The write connection and what the writer remembers between batches.
@@ -69,7 +71,8 @@ impl BatchWriter {
     /// Writes and commits `batch` (left as it was: the caller clears or requeues
     /// it), with one retention step when `sweep`.
     pub fn write(&mut self, batch: &mut Batch, sweep: bool) -> Result<Outcome, StoreError> {
-        let mut out = Outcome { rows: 0, replies: Vec::with_capacity(batch.ops.len()), sweep_done: false };
+        let mut out =
+            Outcome { rows: 0, replies: Vec::with_capacity(batch.ops.len()), sweep_done: false, committed: false };
         if batch.is_empty() && !sweep {
             return Ok(out);
         }
@@ -122,6 +125,7 @@ impl BatchWriter {
             out.sweep_done = true;
         }
         tx.commit().map_err(c)?;
+        out.committed = true;
         self.latest_ms = latest;
         self.cursor = cursor;
         if skipped > 0 && !self.skipped_logged {

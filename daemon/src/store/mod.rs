@@ -334,3 +334,37 @@ pub(crate) fn get_id(r: &rusqlite::Row<'_>, i: usize) -> rusqlite::Result<u64> {
 pub(crate) fn get_opt_id(r: &rusqlite::Row<'_>, i: usize) -> rusqlite::Result<Option<u64>> {
     Ok(r.get::<_, Option<i64>>(i)?.map(|v| v.max(0) as u64))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The failures an operator must tell apart get their own variant.
+    #[test]
+    fn sqlite_errors_are_classified() {
+        type Want = fn(&StoreError) -> bool;
+        let setups: [(&str, Want); 3] = [
+            ("PRAGMA query_only = ON", |e| matches!(e, StoreError::ReadOnly(_))),
+            ("PRAGMA max_page_count = 2", |e| matches!(e, StoreError::DiskFull(_))),
+            ("", |e| matches!(e, StoreError::Sql { context: "test", .. })),
+        ];
+        for (setup, want) in setups {
+            let conn = rusqlite::Connection::open_in_memory().unwrap();
+            conn.execute_batch("CREATE TABLE t (x TEXT NOT NULL)").unwrap();
+            conn.execute_batch(setup).unwrap();
+            let big = "x".repeat(64 * 1024);
+            // NULL breaks NOT NULL when nothing else fails first.
+            let r = conn.execute("INSERT INTO t VALUES (?1)", [if setup.is_empty() { None } else { Some(&big) }]);
+            let e = StoreError::sql("test", r.unwrap_err());
+            assert!(want(&e), "{setup}: {e:?}");
+        }
+        assert_eq!(StoreError::DiskFull("x".into()).to_string(), "disk full: x");
+    }
+
+    #[test]
+    fn times_keep_milliseconds() {
+        let t: Timestamp = "2026-03-02T10:11:12.345Z".parse().unwrap();
+        assert_eq!(ts(ms(t)), t);
+        assert_eq!(text(ms(t)), "2026-03-02T10:11:12.345Z");
+    }
+}

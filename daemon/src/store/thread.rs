@@ -16,9 +16,7 @@ use super::StoreError;
 use super::batch::{Batch, BatchWriter};
 use super::queue::{BIG_BATCH, EVENT_CAPACITY, READING_CAPACITY, SWEEP_EVERY, Shared};
 
-/// The writer thread: waits for a reason to write, takes everything pending,
-/// writes it in one transaction, answers durable writes, and on failure keeps the
-/// data for the next try.
+/// Runs until [`super::Store::close`] (or drop): the final batch's error, if any.
 pub(crate) fn run(shared: Arc<Shared>, mut writer: BatchWriter, window: Duration) -> Result<(), StoreError> {
     let mut batch = Batch::default();
     let mut next_sweep = Instant::now() + SWEEP_EVERY;
@@ -78,9 +76,11 @@ pub(crate) fn run(shared: Arc<Shared>, mut writer: BatchWriter, window: Duration
                 if outcome.sweep_done {
                     sweeping = false;
                 }
-                shared.batches.fetch_add(1, Ordering::Relaxed);
-                shared.rows_written.fetch_add(outcome.rows, Ordering::Relaxed);
-                shared.last_batch_ms.store(took.as_millis() as u64, Ordering::Relaxed);
+                if outcome.committed {
+                    shared.batches.fetch_add(1, Ordering::Relaxed);
+                    shared.rows_written.fetch_add(outcome.rows, Ordering::Relaxed);
+                    shared.last_batch_ms.store(took.as_millis() as u64, Ordering::Relaxed);
+                }
                 retry_at = None;
                 recovered(&shared);
                 batch.events.clear();
