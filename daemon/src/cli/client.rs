@@ -37,9 +37,8 @@ impl Daemon {
             .map_err(|e| format!("cannot resolve {}: {e}", self.host))?
             .next()
             .ok_or_else(|| format!("{} has no address", self.host))?;
-        let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).map_err(|e| {
-            format!("cannot reach bergamotd at http://{addr}/: {e} (is it running? see --daemon)")
-        })?;
+        let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5))
+            .map_err(|e| format!("cannot reach bergamotd at http://{addr}/: {e} (is it running? see --daemon)"))?;
         s.set_read_timeout(Some(Duration::from_secs(60))).map_err(|e| e.to_string())?;
         let body = body.map(|b| b.to_string()).unwrap_or_default();
         let head = format!(
@@ -54,7 +53,11 @@ impl Daemon {
         let text = String::from_utf8_lossy(&raw);
         let (head, body) = text.split_once("\r\n\r\n").ok_or("the daemon's answer has no body")?;
         let status: u16 = head.split_whitespace().nth(1).and_then(|s| s.parse().ok()).ok_or("bad status line")?;
-        let body = if head.to_ascii_lowercase().contains("transfer-encoding: chunked") { dechunk(body) } else { body.to_string() };
+        let body = if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
+            dechunk(body)
+        } else {
+            body.to_string()
+        };
         let value: Value = serde_json::from_str(&body).map_err(|e| format!("the daemon's answer is not JSON ({e})"))?;
         if (200..300).contains(&status) {
             Ok(value)
@@ -84,7 +87,8 @@ pub fn who() -> String {
     std::env::var("USER").or_else(|_| std::env::var("LOGNAME")).unwrap_or_else(|_| "cli".to_string())
 }
 
-/// Runs one client command and prints its answer (JSON with `--json`).
+/// Runs one client command and prints its answer (JSON with `--json`). A reload the
+/// daemon refused exits 1: the configuration asked for is not running.
 pub fn run(d: &Daemon, method: &str, path: &str, body: Option<Value>, json_out: bool) -> Result<ExitCode, String> {
     let v = d.call(method, path, body.as_ref())?;
     if json_out {
@@ -92,7 +96,8 @@ pub fn run(d: &Daemon, method: &str, path: &str, body: Option<Value>, json_out: 
     } else {
         print_human(&v);
     }
-    Ok(ExitCode::SUCCESS)
+    let refused = method == "POST" && v["kind"] == "reload" && v["value"]["ok"] == false;
+    Ok(if refused { ExitCode::FAILURE } else { ExitCode::SUCCESS })
 }
 
 fn print_human(v: &Value) {
@@ -104,11 +109,16 @@ fn print_human(v: &Value) {
             let list = value.as_array().unwrap_or(&empty);
             for c in list {
                 let s = |k: &str| c.get(k).and_then(Value::as_str).unwrap_or("").to_string();
-                let flags: Vec<&str> = [("acknowledged", "ack"), ("suppressed", "suppressed"), ("in_downtime", "downtime"), ("flapping", "flapping")]
-                    .iter()
-                    .filter(|(k, _)| c.get(*k).and_then(Value::as_bool).unwrap_or(false))
-                    .map(|(_, label)| *label)
-                    .collect();
+                let flags: Vec<&str> = [
+                    ("acknowledged", "ack"),
+                    ("suppressed", "suppressed"),
+                    ("in_downtime", "downtime"),
+                    ("flapping", "flapping"),
+                ]
+                .iter()
+                .filter(|(k, _)| c.get(*k).and_then(Value::as_bool).unwrap_or(false))
+                .map(|(_, label)| *label)
+                .collect();
                 let hard = if c.get("hard").and_then(Value::as_bool).unwrap_or(true) { "" } else { " (soft)" };
                 let flags = if flags.is_empty() { String::new() } else { format!(" [{}]", flags.join(", ")) };
                 println!("{:<9}{hard} {}{flags}  {}", s("status"), s("path"), s("output"));

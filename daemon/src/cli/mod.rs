@@ -85,16 +85,28 @@ enum Command {
         comment: String,
     },
     /// Ends a downtime early.
-    CancelDowntime { id: u64 },
+    CancelDowntime {
+        id: u64,
+    },
     /// Suppresses a check (no alerts) until unsuppressed.
-    Suppress { path: String },
-    Unsuppress { path: String },
+    Suppress {
+        path: String,
+    },
+    Unsuppress {
+        path: String,
+    },
     /// Adds a comment to a check.
-    Comment { path: String, text: String },
+    Comment {
+        path: String,
+        text: String,
+    },
     /// Runs a check now.
-    Recheck { path: String },
-    /// Asks the daemon to reload its configuration (refused, with the reasons, if it
-    /// has errors); `--last` shows the last reload instead.
+    Recheck {
+        path: String,
+    },
+    /// Asks the daemon to reload its configuration (refused, with the reasons and exit
+    /// status 1, if it has errors); `--last` shows the last reload (or the start-up's
+    /// load) instead.
     Reload {
         #[arg(long)]
         last: bool,
@@ -161,7 +173,9 @@ pub fn main() -> ExitCode {
     let result = match cli.command {
         Command::Config { command } => match command {
             ConfigCommand::Validate { dir, json, no_warnings } => validate::run(&dir, json, !no_warnings),
-            ConfigCommand::Show { dir, r#type, name, site, json } => show::run(&dir, &r#type, &name, site.as_deref(), json),
+            ConfigCommand::Show { dir, r#type, name, site, json } => {
+                show::run(&dir, &r#type, &name, site.as_deref(), json)
+            }
             ConfigCommand::NewSite { name, dir } => new_site::run(&name, &dir),
         },
         Command::Check { dir, host, service, site, json } => {
@@ -192,7 +206,9 @@ pub fn main() -> ExitCode {
             "downtime",
             serde_json::json!({"path": path, "from": from, "to": until, "period": period, "comment": comment, "by": by()}),
         )),
-        Command::CancelDowntime { id } => act(client::action("cancel-downtime", serde_json::json!({"id": id, "by": by()}))),
+        Command::CancelDowntime { id } => {
+            act(client::action("cancel-downtime", serde_json::json!({"id": id, "by": by()})))
+        }
         Command::Suppress { path } => {
             act(client::action("suppress", serde_json::json!({"path": path, "suppressed": true, "by": by()})))
         }

@@ -1,6 +1,8 @@
 //! The engine's one event stream, fanned out to subscribers (store, notifications,
 //! UI in later parts; tests today). Each subscriber has a bounded queue so a slow
 //! one never blocks the engine; what it could not take is counted, never silent.
+//! Each event travels with the plan its check index belongs to: a reload renumbers
+//! checks, and a subscriber may still be reading events of the plan before.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -8,6 +10,7 @@ use std::sync::{Arc, Mutex};
 use smol::channel::{Receiver, Sender, TrySendError, bounded};
 
 use crate::engine::events::Event;
+use crate::plan::Plan;
 
 #[derive(Debug, Default)]
 pub struct Bus {
@@ -17,15 +20,23 @@ pub struct Bus {
 #[derive(Debug)]
 struct Subscriber {
     name: String,
-    tx: Sender<Arc<Event>>,
+    tx: Sender<Arc<Published>>,
     dropped: Arc<AtomicU64>,
+}
+
+/// An event, and the plan in force when it happened (`plan.path(event.ix())` names
+/// its check).
+#[derive(Debug)]
+pub struct Published {
+    pub plan: Arc<Plan>,
+    pub event: Event,
 }
 
 /// A subscriber's end: events in order, and how many were dropped because its queue
 /// was full.
 #[derive(Debug)]
 pub struct Subscription {
-    pub events: Receiver<Arc<Event>>,
+    pub events: Receiver<Arc<Published>>,
     pub dropped: Arc<AtomicU64>,
 }
 
@@ -43,13 +54,14 @@ impl Bus {
         Subscription { events: rx, dropped }
     }
 
-    /// Hands `event` to every subscriber; gone subscribers are forgotten.
-    pub fn publish(&self, event: Event) {
+    /// Hands `event` of a check of `plan` to every subscriber; gone subscribers are
+    /// forgotten.
+    pub fn publish(&self, plan: &Arc<Plan>, event: Event) {
         let mut subs = self.subscribers.lock().unwrap_or_else(|p| p.into_inner());
         if subs.is_empty() {
             return;
         }
-        let event = Arc::new(event);
+        let event = Arc::new(Published { plan: plan.clone(), event });
         subs.retain(|s| match s.tx.try_send(event.clone()) {
             Ok(()) => true,
             Err(TrySendError::Full(_)) => {

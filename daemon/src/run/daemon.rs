@@ -19,10 +19,10 @@ use super::health;
 use super::reload::{self, Loaded};
 use super::views;
 use super::{build_spec, spawn_check};
-use crate::api::{Action, ApiError, Call, Reply, ReloadView, Request, Response};
+use crate::api::{Action, ApiError, Call, ReloadView, Reply, Request, Response};
 use crate::engine::core::Engine;
 use crate::engine::events::Event;
-use crate::engine::ops::Downtime;
+use crate::engine::ops::{ActionError, Downtime};
 use crate::engine::{CheckIx, CheckResult};
 use crate::exec::Runner;
 use crate::plan::Plan;
@@ -40,8 +40,14 @@ pub enum Internal {
     /// A reload's configuration has been loaded (off the loop).
     Reloaded(Box<Loaded>),
     /// A downtime is saved: apply it, then answer.
-    DowntimeSaved { downtime: Downtime, reply: Sender<Reply> },
-    DowntimeCancelled { id: u64, reply: Sender<Reply> },
+    DowntimeSaved {
+        downtime: Downtime,
+        reply: Sender<Reply>,
+    },
+    DowntimeCancelled {
+        id: u64,
+        reply: Sender<Reply>,
+    },
 }
 
 enum Wake {
@@ -96,6 +102,10 @@ pub async fn run(d: Daemon, calls: Receiver<Call>, mut signals: async_signal::Si
         events: Vec::with_capacity(4096),
         changed: Vec::with_capacity(4096),
     };
+    // The configuration started with is applied like a reload's: on record.
+    if let Some(view) = &l.d.last_reload {
+        l.record_applied(view, l.d.clock.now());
+    }
     let mut next_health = l.d.clock.now();
     loop {
         let now = l.d.clock.now();
@@ -106,7 +116,8 @@ pub async fn run(d: Daemon, calls: Receiver<Call>, mut signals: async_signal::Si
             next_health = now + Duration::from_secs(10);
         }
         let clock = l.d.clock;
-        let wait = l.d.engine.next_deadline().map_or(Duration::from_secs(1), |t| clock.until(t)).min(clock.until(next_health));
+        let wait =
+            l.d.engine.next_deadline().map_or(Duration::from_secs(1), |t| clock.until(t)).min(clock.until(next_health));
         match wait_for(&done_rx, &calls, &internal_rx, &mut signals, wait).await {
             Wake::Done(first) => {
                 let now = l.d.clock.now();
@@ -176,15 +187,15 @@ impl Loop {
         self.d.engine.drain_events(&mut self.events);
         for e in self.events.drain(..) {
             let path = self.d.plan.path(e.ix());
-            if !matches!(e, Event::Result { .. }) {
-                self.d.writer.event(&path, &e);
-            }
+            // Results too: the writer keeps none, but a state change or recovery that
+            // follows takes its output from the result before it.
+            self.d.writer.event(&path, &e);
             if self.d.log_events {
                 info!("{path} {e}");
             } else if matches!(e, Event::Alert { .. } | Event::Recovery { .. } | Event::Renotify { .. }) {
                 warn!("{path} {e}");
             }
-            self.d.bus.publish(e);
+            self.d.bus.publish(&self.d.plan, e);
         }
     }
 
@@ -195,7 +206,8 @@ impl Loop {
         let answer = match request {
             Request::Sites => Ok(Response::Sites(views::sites(plan, engine))),
             Request::Checks(f) => Ok(Response::Checks(views::checks(plan, engine, &f))),
-            Request::Check { path } => match engine.find_path(&path).and_then(|ix| views::check_view(plan, engine, ix)) {
+            Request::Check { path } => match engine.find_path(&path).and_then(|ix| views::check_view(plan, engine, ix))
+            {
                 Some(v) => Ok(Response::Check(Box::new(v))),
                 None => Err(ApiError::not_found(format!("check {path}"))),
             },
@@ -218,18 +230,30 @@ impl Loop {
 
     /// Applies an action to the engine, then answers once it is durable.
     fn on_action(&mut self, now: Timestamp, action: Action, reply: Sender<Reply>) {
-        let bad = |e: crate::engine::ops::ActionError| {
-            let status = if matches!(e, crate::engine::ops::ActionError::NoSuchCheck(_)) { 404 } else { 409 };
+        let bad = |e: ActionError| {
+            let status = match e {
+                ActionError::NoSuchCheck(_) | ActionError::NoSuchPeriod { .. } => 404,
+                ActionError::EmptyDowntime => 400,
+                // The check's state or the calendar does not allow it now.
+                ActionError::NothingToAcknowledge(_)
+                | ActionError::NotScheduled(_)
+                | ActionError::PeriodNeverActive(_)
+                | ActionError::PeriodNeverEnds(_) => 409,
+            };
             ApiError { status, message: e.to_string() }
         };
         let writer = self.d.writer.clone();
         match action {
-            Action::Acknowledge { path, comment, by } => match self.d.engine.acknowledge(now, &path, &by, &comment) {
-                Ok(alert) => durable(reply, async move { writer.acknowledge(&path, alert, now, &by, &comment).await.map(|()| None) }),
-                Err(e) => {
-                    let _ = reply.try_send(Err(bad(e)));
+            Action::Acknowledge { path, comment, by } => {
+                match self.d.engine.acknowledge(now, &path, &by, &comment) {
+                    Ok(alert) => durable(reply, async move {
+                        writer.acknowledge(&path, alert, now, &by, &comment).await.map(|()| None)
+                    }),
+                    Err(e) => {
+                        let _ = reply.try_send(Err(bad(e)));
+                    }
                 }
-            },
+            }
             Action::Suppress { path, suppressed, by } => match self.d.engine.suppress(now, &path, suppressed) {
                 Ok(()) => {
                     // The state goes to the store now, and is flushed before the answer.
@@ -259,8 +283,8 @@ impl Loop {
                 let _ = reply.try_send(r);
             }
             Action::Downtime { path, from, to, period, comment, by } => {
-                let span = match (period, to) {
-                    (Some(p), _) => self.d.engine.period_span(&path, &p, now).map_err(bad),
+                let span = match (&period, to) {
+                    (Some(p), _) => self.d.engine.period_span(&path, p, now).map_err(bad),
                     (None, Some(to)) => parse_span(from.as_deref(), &to, now),
                     (None, None) => Err(ApiError::bad_request("a downtime needs `to` or `period`")),
                 }
@@ -282,7 +306,8 @@ impl Loop {
                 };
                 let internal = self.internal_tx.clone();
                 smol::spawn(async move {
-                    let d = NewDowntime { path: path.clone(), from, to: Some(to), period: None, comment, by, created: now };
+                    // The period's span is fixed now; its name is kept to say what it was for.
+                    let d = NewDowntime { path: path.clone(), from, to: Some(to), period, comment, by, created: now };
                     match writer.add_downtime(d).await {
                         Ok(id) => {
                             let downtime = Downtime { id, path, from, to };
@@ -333,6 +358,20 @@ impl Loop {
         }
     }
 
+    /// Records a configuration applied (or refused) at `at` in the store, in the
+    /// background.
+    fn record_applied(&self, view: &ReloadView, at: Timestamp) {
+        let summary = serde_json::to_string(view).unwrap_or_default();
+        let writer = self.d.writer.clone();
+        let version = view.version.clone();
+        smol::spawn(async move {
+            if let Err(e) = writer.config_applied(&version, at, &summary).await {
+                warn!("cannot record the configuration applied: {e}");
+            }
+        })
+        .detach();
+    }
+
     /// Loads the configuration off the loop; `reply` (if any) is answered when done.
     fn start_reload(&mut self, reply: Option<Sender<Reply>>) {
         if let Some(waiting) = &mut self.reloading {
@@ -373,7 +412,8 @@ impl Loop {
                 let config = self.d.engine.config().clone();
                 let old_plan = self.d.plan.clone();
                 // A placeholder while the old engine is consumed; replaced at once.
-                let old = std::mem::replace(&mut self.d.engine, Engine::new(Arc::new(Plan::empty()), now, config.clone()));
+                let old =
+                    std::mem::replace(&mut self.d.engine, Engine::new(Arc::new(Plan::empty()), now, config.clone()));
                 let (engine, remap, stats) = old.reload(plan.clone(), now, config);
                 self.d.engine = engine;
                 self.d.plan = plan;
@@ -409,15 +449,7 @@ impl Loop {
                 }
             }
         };
-        let summary = serde_json::to_string(&view).unwrap_or_default();
-        let writer = self.d.writer.clone();
-        let (version, at) = (view.version.clone(), now);
-        smol::spawn(async move {
-            if let Err(e) = writer.config_applied(&version, at, &summary).await {
-                warn!("cannot record the reload: {e}");
-            }
-        })
-        .detach();
+        self.record_applied(&view, now);
         self.d.last_reload = Some(view.clone());
         for reply in waiting {
             let _ = reply.try_send(Ok(Response::Reload(view.clone())));
@@ -426,7 +458,10 @@ impl Loop {
 }
 
 /// Answers `reply` when `write` (a durable store write) has committed.
-fn durable(reply: Sender<Reply>, write: impl std::future::Future<Output = Result<Option<u64>, crate::store::StoreError>> + Send + 'static) {
+fn durable(
+    reply: Sender<Reply>,
+    write: impl std::future::Future<Output = Result<Option<u64>, crate::store::StoreError>> + Send + 'static,
+) {
     smol::spawn(async move {
         let r = match write.await {
             Ok(id) => Ok(Response::Done { id }),

@@ -2,34 +2,35 @@
 //! a slow disk never holds up the engine (the bus drops and counts what this
 //! subscriber cannot take). Each line carries the check's path, the identity that
 //! survives reloads, next to the event's own fields (`ix`, the index, is only good
-//! for this process); so does the `covered_by` of an alert.
+//! for the plan the event came with); so does the `covered_by` of an alert.
 
 use std::fs::OpenOptions;
 use std::io::{BufWriter, Write};
 use std::path::Path;
-use std::sync::Arc;
 
 use serde_json::json;
 
 use super::bus::Bus;
 use crate::engine::events::Event;
-use crate::plan::Plan;
 
 /// Opens (appends to) `path` and starts the writer thread; it ends when the bus goes.
-pub fn start(path: &Path, bus: &Bus, plan: Arc<Plan>) -> std::io::Result<std::thread::JoinHandle<()>> {
+pub fn start(path: &Path, bus: &Bus) -> std::io::Result<std::thread::JoinHandle<()>> {
     let file = OpenOptions::new().create(true).append(true).open(path)?;
     let sub = bus.subscribe("events file", 1 << 16);
     std::thread::Builder::new().name("events-file".into()).spawn(move || {
         let mut out = BufWriter::new(file);
         while let Ok(first) = sub.events.recv_blocking() {
             let mut next = Some(first);
-            while let Some(e) = next {
-                let mut value = serde_json::to_value(&*e).unwrap_or_default();
+            while let Some(published) = next {
+                // The plan the event came with, not the one running now: a reload may
+                // have renumbered the checks since.
+                let (plan, e) = (&published.plan, &published.event);
+                let mut value = serde_json::to_value(e).unwrap_or_default();
                 if let Some(obj) = value.as_object_mut() {
                     obj.insert("check".into(), plan.path(e.ix()).into());
                     // The covering check by path too, like the event's own: an index
                     // means nothing outside this process.
-                    if let Event::Alert { covered_by: Some(cover), .. } = &*e {
+                    if let Event::Alert { covered_by: Some(cover), .. } = e {
                         let cover = json!({
                             "ix": cover.check.0,
                             "check": plan.path(cover.check),

@@ -29,7 +29,7 @@ use crate::engine::{CheckIx, CheckResult};
 use crate::exec::{ProbeSpec, Run, Runner, probe_spec};
 use crate::plan::Plan;
 
-pub use bus::{Bus, Subscription};
+pub use bus::{Bus, Published, Subscription};
 pub use clock::Clock;
 
 /// Command line of `bergamotd`.
@@ -136,13 +136,15 @@ pub struct Started {
     pub http: Option<smol::Async<std::net::TcpListener>>,
     /// The configuration's version (content hash).
     pub version: String,
+    /// The start-up's load of it, answered as the last reload until there is one.
+    pub applied: crate::api::ReloadView,
 }
 
 fn run(started: Started, args: &Args, clock: Clock) -> ExitCode {
-    let Started { plan, engine, runner, data, _lock, store, http, version } = started;
+    let Started { plan, engine, runner, data, _lock, store, http, version, applied } = started;
     let bus = Arc::new(Bus::new());
     let events_file = match &args.events {
-        Some(path) => match events_file::start(path, &bus, plan.clone()) {
+        Some(path) => match events_file::start(path, &bus) {
             Ok(handle) => Some(handle),
             Err(e) => {
                 error!("cannot open the events file {}: {e}", path.display());
@@ -174,7 +176,13 @@ fn run(started: Started, args: &Args, clock: Clock) -> ExitCode {
                 let stop = async move {
                     let _ = stop_rx.recv().await;
                 };
-                Some(smol::spawn(crate::web::serve_with_clock(listener, api.clone(), history, move || clock.now(), stop)))
+                Some(smol::spawn(crate::web::serve_with_clock(
+                    listener,
+                    api.clone(),
+                    history,
+                    move || clock.now(),
+                    stop,
+                )))
             }
             Err(e) => {
                 error!("store: cannot open a reader for the web pages: {e}");
@@ -196,7 +204,7 @@ fn run(started: Started, args: &Args, clock: Clock) -> ExitCode {
         writer: store.writer(),
         log_events: args.log_events,
         version,
-        last_reload: None,
+        last_reload: Some(applied),
         store_health: Arc::new(move || serde_json::to_value(health_store.health()).unwrap_or_default()),
     };
     info!(

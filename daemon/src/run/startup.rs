@@ -23,9 +23,10 @@ use jiff::Timestamp;
 use tracing::{info, warn};
 
 use super::{Args, Clock, Started};
+use crate::api::ReloadView;
 use crate::engine::core::{Engine, EngineConfig};
-use crate::exec::Runner;
 use crate::engine::ops::Downtime;
+use crate::exec::Runner;
 use crate::plan::Plan;
 use crate::store::{Retention, Store, StoreConfig};
 
@@ -80,10 +81,14 @@ pub fn start(args: &Args, clock: Clock) -> Result<Started, StartError> {
     let kept = engine.restore(now, &restored.states, restored.last_alert_id);
     let mut downtimes = 0;
     for d in &restored.downtimes {
-        let (Ok(from), Some(Ok(to))) = (d.from.parse::<Timestamp>(), d.to.as_deref().map(str::parse::<Timestamp>)) else {
+        let (Ok(from), Some(Ok(to))) = (d.from.parse::<Timestamp>(), d.to.as_deref().map(str::parse::<Timestamp>))
+        else {
             continue;
         };
-        if d.cancelled.is_none() && to > now && engine.add_downtime(now, Downtime { id: d.id, path: d.path.clone(), from, to }).is_ok() {
+        if d.cancelled.is_none()
+            && to > now
+            && engine.add_downtime(now, Downtime { id: d.id, path: d.path.clone(), from, to }).is_ok()
+        {
             downtimes += 1;
         }
     }
@@ -95,7 +100,24 @@ pub fn start(args: &Args, clock: Clock) -> Result<Started, StartError> {
         plan.model.sites.len(),
         plan.len()
     );
-    Ok(Started { plan, engine, runner, data, _lock: lock, store, http, version: loaded.version })
+    if let Some(last) = restored.config_version.as_deref().filter(|v| *v != loaded.version) {
+        info!("the configuration changed while the daemon was stopped (version {last} before)");
+    }
+    // The start-up applies a configuration as a reload does: the API answers what
+    // runs (its version) from the first moment, and the store records it.
+    let applied = ReloadView {
+        at: now.to_string(),
+        ok: true,
+        version: loaded.version.clone(),
+        diagnostics: loaded.diagnostics,
+        added: plan.len().saturating_sub(kept),
+        // Saved checks this configuration no longer has (their rows stay: a start
+        // with the wrong --config must not wipe the saved state).
+        removed: restored.states.len().saturating_sub(kept),
+        kept,
+        took_ms: loaded.took_ms,
+    };
+    Ok(Started { plan, engine, runner, data, _lock: lock, store, http, version: loaded.version, applied })
 }
 
 fn parse_io(text: &str) -> Result<IoChoice, StartError> {
