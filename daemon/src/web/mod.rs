@@ -9,7 +9,7 @@ pub mod graph;
 mod history;
 mod json;
 mod pages;
-mod routes;
+pub mod routes;
 mod server;
 mod store_adapter;
 
