@@ -23,5 +23,5 @@ text-align:center;color:#fff;background:#888}\
 .s{color:#667}pre{background:#fff;padding:.5em;white-space:pre-wrap;word-break:break-word;margin:.3em 0}\
 svg{background:#fff;margin:.3em .6em .3em 0}svg text{font:11px sans-serif;fill:#445}\
 svg .line{fill:none;stroke:#1f5fa8;stroke-width:1.5}svg .band{fill:#1f5fa8;fill-opacity:.15}\
-svg .axis{stroke:#c6ccd4}\
+svg .axis{stroke:#c6ccd4;fill:none}\
 ";
