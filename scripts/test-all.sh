@@ -20,7 +20,7 @@ fi
 # Real peers the probe tests run against (PEERS.md), installed once here so that
 # tests running in parallel never race for the dpkg lock.
 PEERS="nagios-nrpe-server nagios-nrpe-plugin monitoring-plugins-basic monitoring-plugins-standard
-       snmpd snmp fping nftables iproute2 tcpdump openssl"
+       snmpd snmp fping nftables iproute2 tcpdump openssl chromium chromium-driver"
 missing=""
 for p in $PEERS; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done
 if [ -n "$missing" ]; then
