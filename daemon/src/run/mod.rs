@@ -66,6 +66,15 @@ pub struct Args {
     /// this much), in milliseconds.
     #[arg(long, value_name = "MS", default_value_t = 1000)]
     pub batch_ms: u64,
+    /// How long performance readings are kept as they came (`1d`, `12h`, `90m`).
+    #[arg(long, value_name = "DURATION", default_value = "1d")]
+    pub keep_raw: String,
+    /// How long 5-minute rollups of readings are kept.
+    #[arg(long = "keep-5m", value_name = "DURATION", default_value = "30d")]
+    pub keep_5m: String,
+    /// How long hourly rollups of readings are kept.
+    #[arg(long, value_name = "DURATION", default_value = "365d")]
+    pub keep_hourly: String,
 }
 
 impl Args {

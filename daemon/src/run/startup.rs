@@ -69,7 +69,11 @@ pub fn start(args: &Args, clock: Clock) -> Result<Started, StartError> {
     let config = StoreConfig {
         path: data.join("bergamot.db"),
         batch_window: std::time::Duration::from_millis(args.batch_ms.clamp(10, 60_000)),
-        retention: Retention::default(),
+        retention: Retention {
+            raw: retention("--keep-raw", &args.keep_raw)?,
+            five_minutes: retention("--keep-5m", &args.keep_5m)?,
+            hourly: retention("--keep-hourly", &args.keep_hourly)?,
+        },
     };
     let (store, mut restored) = Store::open(config).map_err(|e| fail(7, format!("store: {e}")))?;
     let paths = plan.clone();
@@ -118,6 +122,20 @@ pub fn start(args: &Args, clock: Clock) -> Result<Started, StartError> {
         took_ms: loaded.took_ms,
     };
     Ok(Started { plan, engine, runner, data, _lock: lock, store, http, version: loaded.version, applied })
+}
+
+/// A retention period: a number with `m`, `h` or `d` (minutes, hours, days).
+fn retention(flag: &str, text: &str) -> Result<std::time::Duration, StartError> {
+    let t = text.trim();
+    let (num, unit) = t.split_at(t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len()));
+    let n: u64 = num.parse().map_err(|_| fail(1, format!("{flag} {text}: write a number and m, h or d (30d)")))?;
+    let secs = match unit {
+        "m" => 60,
+        "h" => 3_600,
+        "d" => 86_400,
+        _ => return Err(fail(1, format!("{flag} {text}: the unit is m, h or d (30d)"))),
+    };
+    Ok(std::time::Duration::from_secs(n.saturating_mul(secs)))
 }
 
 fn parse_io(text: &str) -> Result<IoChoice, StartError> {
