@@ -20,6 +20,7 @@ use bergamot_config::status::Status;
 use bergamot_config::view::{self, Schedule};
 
 use crate::engine::CheckIx;
+use crate::engine::schedule::StableHasher;
 use crate::exec::EngineName;
 
 /// A resolved condition whose members are engine indices.
@@ -236,7 +237,8 @@ fn class_of(site: &Site, obj: &Resolved) -> Option<EngineName> {
 /// A stable 64-bit key of a check's identity (FNV-1a over its path's parts): the same
 /// check gets the same schedule phase after a restart or a reload.
 fn path_key(site: &str, container: &Resolved, obj: &Resolved) -> u64 {
-    let mut h = Fnv::new();
+    // `schedule::spread` mixes the key, so nearby names land far apart already.
+    let mut h = StableHasher::new();
     site.hash(&mut h);
     container.kind.element().hash(&mut h);
     container.name.hash(&mut h);
@@ -244,35 +246,7 @@ fn path_key(site: &str, container: &Resolved, obj: &Resolved) -> u64 {
         obj.kind.element().hash(&mut h);
         obj.name.hash(&mut h);
     }
-    // Mix the bits so nearby names land far apart in the interval.
-    let mut x = h.0;
-    x ^= x >> 33;
-    x = x.wrapping_mul(0xff51_afd7_ed55_8ccd);
-    x ^= x >> 33;
-    x
-}
-
-/// FNV-1a: `std`'s SipHash keys are random per process, which would move every
-/// check's phase at each restart (and change a configuration's version).
-pub(crate) struct Fnv(pub(crate) u64);
-
-impl Fnv {
-    pub(crate) fn new() -> Fnv {
-        Fnv(0xcbf2_9ce4_8422_2325)
-    }
-}
-
-impl Hasher for Fnv {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        for b in bytes {
-            self.0 ^= u64::from(*b);
-            self.0 = self.0.wrapping_mul(0x0100_0000_01b3);
-        }
-    }
+    h.finish()
 }
 
 /// Resolves condition references of one site to engine indices.

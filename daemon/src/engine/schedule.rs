@@ -70,7 +70,38 @@ pub fn spread(key: u64, interval: Duration) -> Duration {
 
 /// A stable 64-bit hash of a check's path (FNV-1a): the same on every start and build.
 pub fn stable_key(path: &str) -> u64 {
-    path.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
+    let mut h = StableHasher::new();
+    std::hash::Hasher::write(&mut h, path.as_bytes());
+    std::hash::Hasher::finish(&h)
+}
+
+/// FNV-1a as a [`std::hash::Hasher`]: schedule phases and configuration versions
+/// must not change between runs, and `std`'s SipHash keys are random per process.
+#[derive(Debug, Clone, Copy)]
+pub struct StableHasher(u64);
+
+impl StableHasher {
+    pub fn new() -> StableHasher {
+        StableHasher(0xcbf2_9ce4_8422_2325)
+    }
+}
+
+impl Default for StableHasher {
+    fn default() -> Self {
+        StableHasher::new()
+    }
+}
+
+impl std::hash::Hasher for StableHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0 ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
 }
 
 /// The interval that applies in a state (SEMANTICS §7): soft → `changing-every`,

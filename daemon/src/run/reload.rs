@@ -9,7 +9,8 @@ use std::sync::Arc;
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
 
-use crate::plan::{Fnv, Plan};
+use crate::engine::schedule::StableHasher;
+use crate::plan::Plan;
 
 /// A loaded configuration.
 #[derive(Debug)]
@@ -37,12 +38,12 @@ pub fn load(dirs: &[PathBuf], _started: Timestamp) -> Loaded {
 }
 
 fn version(model: &bergamot_config::model::Model) -> String {
-    let mut h = Fnv::new();
+    let mut h = StableHasher::new();
     for path in model.sources.paths() {
         h.write(path.to_string_lossy().as_bytes());
         if let Ok(bytes) = std::fs::read(path) {
             h.write(&bytes);
         }
     }
-    format!("{:016x}", h.0)
+    format!("{:016x}", h.finish())
 }
