@@ -10,6 +10,7 @@ import platform
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -113,3 +114,37 @@ def write_section(path: Path, name: str, section: str) -> None:
         text = text.rstrip("\n") + "\n\n" + block
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)
+
+
+def run_forks(cmd: list[str], n: int, k: int, ok) -> dict:
+    """n forks of cmd, at most k at once, as a fork-per-check scheduler runs a plugin;
+    `ok(exit code, output bytes)` decides each one's success. CPU = user + system of
+    the forks (os.wait4), wall from the first fork to the last exit. No RSS: a fork
+    lives a few milliseconds, too short to sample, and wait4's ru_maxrss would be
+    this Python process's."""
+    load_before = os.getloadavg()[0]
+    running: dict[int, subprocess.Popen] = {}
+    started = done = failed = 0
+    cpu = 0.0
+    first_bad = None
+    t0 = time.perf_counter()
+    while done < n:
+        while started < n and len(running) < k:
+            p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+            running[p.pid] = p
+            started += 1
+        pid, status, ru = os.wait4(-1, 0)
+        p = running.pop(pid, None)
+        if p is None:
+            continue  # not one of ours (a server that died shows up in the sanity check)
+        done += 1
+        cpu += ru.ru_utime + ru.ru_stime
+        out = p.stdout.read() if p.stdout else b""
+        if p.stdout:
+            p.stdout.close()
+        rc = os.waitstatus_to_exitcode(status)
+        if not ok(rc, out):
+            failed += 1
+            first_bad = first_bad or f"exit {rc}: {out[:200]!r}"
+    return {"wall_s": time.perf_counter() - t0, "cpu_s": cpu, "rss_kib": None, "failed": failed,
+            "first_bad": first_bad, "load_before": load_before}

@@ -128,32 +128,7 @@ class Server:
 
 def run_forks(cmd: list[str], n: int, k: int) -> dict:
     """n forks of cmd, at most k at once; each must exit 0 (plugin OK)."""
-    load_before = os.getloadavg()[0]
-    running: dict[int, subprocess.Popen] = {}
-    started = done = failed = 0
-    cpu = 0.0
-    first_bad = None
-    t0 = time.perf_counter()
-    while done < n:
-        while started < n and len(running) < k:
-            p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-            running[p.pid] = p
-            started += 1
-        pid, status, ru = os.wait4(-1, 0)
-        p = running.pop(pid, None)
-        if p is None:
-            continue  # not one of ours (a server that died shows up in the sanity check)
-        done += 1
-        cpu += ru.ru_utime + ru.ru_stime
-        out = p.stdout.read() if p.stdout else b""
-        if p.stdout:
-            p.stdout.close()
-        rc = os.waitstatus_to_exitcode(status)
-        if rc != 0:
-            failed += 1
-            first_bad = first_bad or f"exit {rc}: {out[:200]!r}"
-    return {"wall_s": time.perf_counter() - t0, "cpu_s": cpu, "rss_kib": None, "failed": failed,
-            "first_bad": first_bad, "load_before": load_before}
+    return benchlib.run_forks(cmd, n, k, lambda rc, _out: rc == 0)
 
 
 def run_one(cmd: list[str], n: int) -> dict:

@@ -152,37 +152,10 @@ def busy_cpu_s() -> float:
 
 def run_forks(cmd: list[str], n: int, k: int) -> dict:
     """n forks of cmd, at most k at once; every one must print EXPECTED and exit 0."""
-    load_before = os.getloadavg()[0]
     busy0 = busy_cpu_s()
-    running: dict[int, subprocess.Popen] = {}
-    started = done = failed = 0
-    cpu = 0.0
-    first_bad = None
-    t0 = time.perf_counter()
-    while done < n:
-        while started < n and len(running) < k:
-            p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-            running[p.pid] = p
-            started += 1
-        pid, status, ru = os.wait4(-1, 0)
-        p = running.pop(pid, None)
-        if p is None:
-            continue
-        done += 1
-        cpu += ru.ru_utime + ru.ru_stime
-        out = p.stdout.read() if p.stdout else b""
-        if p.stdout:
-            p.stdout.close()
-        p.returncode = os.waitstatus_to_exitcode(status)
-        if p.returncode != 0 or out != EXPECTED:
-            failed += 1
-            first_bad = first_bad or f"exit {p.returncode}: {out[:200]!r}"
-    wall = time.perf_counter() - t0
-    busy = busy_cpu_s() - busy0
-    # No RSS: a fork lives a few milliseconds, too short to sample, and wait4's
-    # ru_maxrss would be this Python process's (see run_one).
-    return {"wall_s": wall, "cpu_s": cpu, "rss_kib": None, "failed": failed, "first_bad": first_bad,
-            "load_before": load_before, "busy_s": busy}
+    r = benchlib.run_forks(cmd, n, k, lambda rc, out: rc == 0 and out == EXPECTED)
+    r["busy_s"] = busy_cpu_s() - busy0
+    return r
 
 
 def run_one(cmd: list[str], n: int) -> dict:
