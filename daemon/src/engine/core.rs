@@ -183,6 +183,11 @@ impl Engine {
         &self.plan
     }
 
+    /// The settings the engine was made with (a reload makes the next one with them).
+    pub fn config(&self) -> &EngineConfig {
+        &self.config
+    }
+
     /// Checks on the schedule now.
     pub fn scheduled(&self) -> usize {
         self.sched.len()

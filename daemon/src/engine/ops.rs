@@ -393,10 +393,3 @@ impl Engine {
         }
     }
 }
-
-/// Settings the engine was made with, for a reload.
-impl Engine {
-    pub fn config(&self) -> &EngineConfig {
-        &self.config
-    }
-}
