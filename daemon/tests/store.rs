@@ -23,6 +23,9 @@ use bergamot_daemon::store::{NewDowntime, Retention, Store, StoreConfig, StoreEr
 use jiff::Timestamp;
 use smol::future::block_on;
 
+#[path = "store/rollups.rs"]
+mod rollups;
+
 /// A directory of its own, removed at the end.
 struct Scratch(PathBuf);
 

@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 
 use super::queue::{EventKind, EventRow, Op, Pending, ReadingRow, Reply};
-use super::rollup::{self, Cutoffs};
+use super::rollup::{Cutoffs, Marks, Readings};
 use super::schema::status_code;
 use super::{Retention, StoreError, sql_id};
 
@@ -54,6 +54,8 @@ pub(crate) struct BatchWriter {
     latest_ms: i64,
     /// The retention pass continues after this series id.
     cursor: i64,
+    /// Series ids and rollup marks.
+    readings: Readings,
     /// A bad row was already logged (it is skipped, the batch goes on).
     skipped_logged: bool,
 }
@@ -65,7 +67,8 @@ impl BatchWriter {
             .optional()
             .map_err(|e| StoreError::sql("reading the store's metadata", e))?
             .unwrap_or(i64::MIN);
-        Ok(BatchWriter { conn, retention, latest_ms, cursor: 0, skipped_logged: false })
+        let marks = Marks::load(&conn, latest_ms).map_err(|e| StoreError::sql("reading the store's metadata", e))?;
+        Ok(BatchWriter { conn, retention, latest_ms, cursor: 0, readings: Readings::new(marks), skipped_logged: false })
     }
 
     /// Writes and commits `batch` (left as it was: the caller clears or requeues
@@ -76,6 +79,16 @@ impl BatchWriter {
         if batch.is_empty() && !sweep {
             return Ok(out);
         }
+        match self.transaction(batch, sweep, &mut out) {
+            Ok(()) => Ok(out),
+            Err(e) => {
+                self.readings.rolled_back();
+                Err(e)
+            }
+        }
+    }
+
+    fn transaction(&mut self, batch: &Batch, sweep: bool, out: &mut Outcome) -> Result<(), StoreError> {
         let c = |e| StoreError::sql("writing a batch", e);
         let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(c)?;
         let mut skipped = 0u64;
@@ -86,8 +99,9 @@ impl BatchWriter {
             out.rows += tolerate(write_state(&tx, path, p), &mut skipped)?;
         }
         let mut latest = self.latest_ms;
+        let mut marks = self.readings.marks;
         for r in &batch.readings {
-            out.rows += tolerate(rollup::write_readings(&tx, r, &mut latest), &mut skipped)?;
+            out.rows += tolerate(self.readings.write(&tx, r, &mut marks, &mut latest), &mut skipped)?;
         }
         if latest != self.latest_ms {
             tx.prepare_cached("INSERT INTO meta (key, value) VALUES ('latest_reading', ?1) ON CONFLICT (key) DO UPDATE SET value = excluded.value")
@@ -97,11 +111,19 @@ impl BatchWriter {
         for (op, _) in &batch.ops {
             let r = match op {
                 Op::Prune { now } => {
-                    let cuts = Cutoffs::new(&self.retention, *now);
+                    // Everything closed as of `now` is rolled up first, so that raw
+                    // points of a check gone quiet can expire.
+                    loop {
+                        self.readings.roll_step(&tx, *now, &mut marks).map_err(c)?;
+                        if marks.pass.is_none() && !self.readings.bucket_closed(*now, &marks) {
+                            break;
+                        }
+                    }
+                    let cuts = Cutoffs::new(&self.retention, *now, &marks);
                     let mut deleted = 0;
                     let mut after = 0;
                     loop {
-                        let (next, n) = rollup::sweep_chunk(&tx, after, SWEEP_CHUNK, &cuts).map_err(c)?;
+                        let (next, n) = self.readings.sweep_chunk(&tx, after, SWEEP_CHUNK, &cuts).map_err(c)?;
                         deleted += n;
                         match next {
                             Some(id) => after = id,
@@ -114,25 +136,30 @@ impl BatchWriter {
             };
             out.replies.push(r);
         }
+        out.rows += self.readings.roll_step(&tx, latest, &mut marks).map_err(c)?;
         let mut cursor = self.cursor;
         if sweep && latest != i64::MIN {
-            let cuts = Cutoffs::new(&self.retention, latest);
-            let (next, n) = rollup::sweep_chunk(&tx, cursor, SWEEP_CHUNK, &cuts).map_err(c)?;
+            let cuts = Cutoffs::new(&self.retention, latest, &marks);
+            let (next, n) = self.readings.sweep_chunk(&tx, cursor, SWEEP_CHUNK, &cuts).map_err(c)?;
             out.rows += n;
             cursor = next.unwrap_or(0);
             out.sweep_done = next.is_none();
         } else if sweep {
             out.sweep_done = true;
         }
+        if marks != self.readings.marks {
+            marks.save(&tx).map_err(c)?;
+        }
         tx.commit().map_err(c)?;
         out.committed = true;
+        self.readings.committed(marks);
         self.latest_ms = latest;
         self.cursor = cursor;
         if skipped > 0 && !self.skipped_logged {
             self.skipped_logged = true;
             tracing::warn!("store: skipped {skipped} row(s) the database refused (logged once)");
         }
-        Ok(out)
+        Ok(())
     }
 }
 

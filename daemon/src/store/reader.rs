@@ -6,7 +6,7 @@
 use std::path::PathBuf;
 
 use jiff::Timestamp;
-use rusqlite::{Connection, Row, params};
+use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::rollup::{FIVE_MINUTES_MS, HOUR_MS};
 use super::schema::status_of;
@@ -30,26 +30,42 @@ pub struct StoreReader {
 struct Resolution {
     name: &'static str,
     width: i64,
+    /// The `meta` key of the time before which the rollup table is complete.
+    mark: Option<&'static str>,
     sql: &'static str,
 }
 
 const RAW: Resolution = Resolution {
     name: "raw",
     width: 1,
+    mark: None,
     sql: "SELECT min(at), avg(value), min(value), max(value) FROM raw
           WHERE series = ?1 AND at >= ?2 AND at <= ?3 GROUP BY (at - ?2) / ?4 ORDER BY 1",
 };
+/// Buckets from the mark (?5) on are not rolled up yet: they come from the raw points.
 const FIVE_MINUTES: Resolution = Resolution {
     name: "5m",
     width: FIVE_MINUTES_MS,
-    sql: "SELECT min(bucket), sum(sum) / sum(n), min(min), max(max) FROM r5m
-          WHERE series = ?1 AND bucket >= ?2 AND bucket <= ?3 GROUP BY (bucket - ?2) / ?4 ORDER BY 1",
+    mark: Some("rolled_5m"),
+    sql: "SELECT min(b), sum(s) / sum(n), min(lo), max(hi) FROM (
+              SELECT bucket AS b, n, sum AS s, min AS lo, max AS hi FROM r5m
+              WHERE series = ?1 AND bucket >= ?2 AND bucket <= ?3 AND bucket < ?5
+              UNION ALL
+              SELECT at - (at % 300000), count(*), sum(value), min(value), max(value) FROM raw
+              WHERE series = ?1 AND at >= max(?2, ?5) AND at <= ?3 GROUP BY 1)
+          GROUP BY (b - ?2) / ?4 ORDER BY 1",
 };
 const HOURLY: Resolution = Resolution {
     name: "1h",
     width: HOUR_MS,
-    sql: "SELECT min(bucket), sum(sum) / sum(n), min(min), max(max) FROM r1h
-          WHERE series = ?1 AND bucket >= ?2 AND bucket <= ?3 GROUP BY (bucket - ?2) / ?4 ORDER BY 1",
+    mark: Some("rolled_1h"),
+    sql: "SELECT min(b), sum(s) / sum(n), min(lo), max(hi) FROM (
+              SELECT bucket AS b, n, sum AS s, min AS lo, max AS hi FROM r1h
+              WHERE series = ?1 AND bucket >= ?2 AND bucket <= ?3 AND bucket < ?5
+              UNION ALL
+              SELECT at - (at % 3600000), count(*), sum(value), min(value), max(value) FROM raw
+              WHERE series = ?1 AND at >= max(?2, ?5) AND at <= ?3 GROUP BY 1)
+          GROUP BY (b - ?2) / ?4 ORDER BY 1",
 };
 
 impl StoreReader {
@@ -111,24 +127,34 @@ impl StoreReader {
             .map_err(c)?
             .collect::<Result<_, _>>()
             .map_err(c)?;
+        // A database whose writer has not set the marks yet has every rollup.
+        let mark = |key: &str| -> Result<i64, StoreError> {
+            let v: Option<i64> = self
+                .conn
+                .prepare_cached("SELECT value FROM meta WHERE key = ?1")
+                .and_then(|mut s| s.query_row([key], |r| r.get(0)).optional())
+                .map_err(c)?;
+            Ok(v.unwrap_or(i64::MAX))
+        };
+        let marks: Vec<i64> = order.iter().map(|r| r.mark.map_or(Ok(0), mark)).collect::<Result<_, _>>()?;
         let mut out = Vec::with_capacity(series.len());
         for (id, label, uom) in series {
-            for res in order {
+            for (res, &mark) in order.iter().zip(&marks) {
                 // Buckets start on their boundary, so the one holding `from` counts.
                 let start = from.div_euclid(res.width) * res.width;
                 // Just over span / MAX_POINTS, a whole number of buckets.
                 let step = (span / MAX_POINTS + 1).max(res.width);
                 let step = (step + res.width - 1) / res.width * res.width;
-                let points: Vec<Point> = self
-                    .conn
-                    .prepare_cached(res.sql)
-                    .map_err(c)?
-                    .query_map(params![id, start, to, step], |r| {
-                        Ok(Point { at: text(r.get(0)?), value: r.get(1)?, min: r.get(2)?, max: r.get(3)? })
-                    })
-                    .map_err(c)?
-                    .collect::<Result<_, _>>()
-                    .map_err(c)?;
+                let row =
+                    |r: &Row<'_>| Ok(Point { at: text(r.get(0)?), value: r.get(1)?, min: r.get(2)?, max: r.get(3)? });
+                let mut stmt = self.conn.prepare_cached(res.sql).map_err(c)?;
+                let points: Vec<Point> = match res.mark {
+                    None => stmt.query_map(params![id, start, to, step], row),
+                    Some(_) => stmt.query_map(params![id, start, to, step, mark], row),
+                }
+                .map_err(c)?
+                .collect::<Result<_, _>>()
+                .map_err(c)?;
                 if !points.is_empty() {
                     out.push(Series {
                         label: label.clone(),
