@@ -498,7 +498,8 @@ async fn wait_for(
     };
     let internal = async { internal.recv().await.map_or(Wake::Timer, Wake::Internal) };
     let timer = async {
-        smol::Timer::after(wait).await;
+        // Onto the probes' wake grid: due checks and probe timers share wake-ups.
+        smol::Timer::at(bergamot_netprobes::driver::coalesced(std::time::Instant::now() + wait)).await;
         Wake::Timer
     };
     let signal = async {

@@ -46,7 +46,7 @@ use std::time::Duration;
 
 use crate::time::{Instant, MonotonicClock};
 
-pub use asyncio::AsyncDriver;
+pub use asyncio::{AsyncDriver, WAKE_GRID, coalesced};
 pub use datagram::{DatagramConfig, DatagramRunner, DatagramStats};
 pub use stream::{ConnEnd, ConnId, StreamConfig, StreamEvent, StreamRunner, StreamStats};
 pub use sys::{DatagramKind, DatagramSocket};
