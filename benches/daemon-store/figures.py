@@ -249,7 +249,8 @@ def render(result: dict, s: dict, m: dict, meta: dict) -> str:
                  f"{RAW_DAYS} day {size(sd['raw'])}, 5-minute rollups of {n_(get(t, 'series', 'rows'))} series for "
                  f"{R5M_DAYS} days {size(sd['r5m'])}, hourly for {R1H_DAYS} days {size(sd['r1h'])}, check states "
                  f"{size(sd['fixed'])}: **{size(g['steady_total'])}**, plus history (state changes and alerts, kept "
-                 f"without limit) at {size(g['history_per_day'])}/day at this failure rate.\n")
+                 f"365 days by default) at {size(g['history_per_day'])}/day at this failure rate, "
+                 f"{size(g['history_per_day'] * 365)} at most.\n")
     k, f = api["keepalive"], api["fresh"]
     L.append(f"**API**: {api['requests']:,} × `GET /api/problems` ({n_(api['problems'])} problems, "
              f"{size(api['bytes'])} of JSON) one after another on one keep-alive connection (Python http.client; "

@@ -23,6 +23,8 @@ use bergamot_daemon::store::{NewDowntime, Retention, Store, StoreConfig, StoreEr
 use jiff::Timestamp;
 use smol::future::block_on;
 
+#[path = "store/retention.rs"]
+mod retention;
 #[path = "store/rollups.rs"]
 mod rollups;
 
@@ -294,6 +296,7 @@ fn readings_raw_rollups_and_retention_on_a_synthetic_clock() {
         raw: Duration::from_secs(86_400),
         five_minutes: Duration::from_secs(10 * 86_400),
         hourly: Duration::from_secs(30 * 86_400),
+        ..Retention::default()
     };
     let (store, _) = Store::open(StoreConfig { retention, ..config(&dir.0) }).unwrap();
     let w = store.writer();

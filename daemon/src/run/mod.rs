@@ -75,6 +75,9 @@ pub struct Args {
     /// How long hourly rollups of readings are kept.
     #[arg(long, value_name = "DURATION", default_value = "365d")]
     pub keep_hourly: String,
+    /// How long history lines, closed alerts, comments and ended downtimes are kept.
+    #[arg(long, value_name = "DURATION", default_value = "365d")]
+    pub keep_history: String,
 }
 
 impl Args {

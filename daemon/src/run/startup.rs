@@ -73,6 +73,7 @@ pub fn start(args: &Args, clock: Clock) -> Result<Started, StartError> {
             raw: retention("--keep-raw", &args.keep_raw)?,
             five_minutes: retention("--keep-5m", &args.keep_5m)?,
             hourly: retention("--keep-hourly", &args.keep_hourly)?,
+            history: retention("--keep-history", &args.keep_history)?,
         },
     };
     let (store, mut restored) = Store::open(config).map_err(|e| fail(7, format!("store: {e}")))?;

@@ -10,6 +10,7 @@ use std::collections::HashMap;
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 
 use super::queue::{EventKind, EventRow, Op, Pending, ReadingRow, Reply};
+use super::history::{self, HISTORY_CHUNK};
 use super::rollup::{Cutoffs, Marks, Readings};
 use super::schema::status_code;
 use super::{Retention, StoreError, sql_id};
@@ -52,6 +53,9 @@ pub(crate) struct BatchWriter {
     /// The newest reading's time: the present for the periodic retention pass, so
     /// that retention follows the data, not the machine's clock.
     latest_ms: i64,
+    /// The newest event's time: with `latest_ms`, the present for the retention of
+    /// history.
+    newest_event_ms: i64,
     /// The retention pass continues after this series id.
     cursor: i64,
     /// Series ids and rollup marks.
@@ -68,7 +72,15 @@ impl BatchWriter {
             .map_err(|e| StoreError::sql("reading the store's metadata", e))?
             .unwrap_or(i64::MIN);
         let marks = Marks::load(&conn, latest_ms).map_err(|e| StoreError::sql("reading the store's metadata", e))?;
-        Ok(BatchWriter { conn, retention, latest_ms, cursor: 0, readings: Readings::new(marks), skipped_logged: false })
+        Ok(BatchWriter {
+            conn,
+            retention,
+            latest_ms,
+            newest_event_ms: i64::MIN,
+            cursor: 0,
+            readings: Readings::new(marks),
+            skipped_logged: false,
+        })
     }
 
     /// Writes and commits `batch` (left as it was: the caller clears or requeues
@@ -92,8 +104,10 @@ impl BatchWriter {
         let c = |e| StoreError::sql("writing a batch", e);
         let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(c)?;
         let mut skipped = 0u64;
+        let mut newest_event = self.newest_event_ms;
         for e in &batch.events {
             out.rows += tolerate(write_event(&tx, e), &mut skipped)?;
+            newest_event = newest_event.max(e.at);
         }
         for (path, p) in &batch.states {
             out.rows += tolerate(write_state(&tx, path, p), &mut skipped)?;
@@ -121,6 +135,14 @@ impl BatchWriter {
                     }
                     let cuts = Cutoffs::new(&self.retention, *now, &marks);
                     let mut deleted = 0;
+                    let cutoff = history_cutoff(&self.retention, *now);
+                    loop {
+                        let n = history::prune_step(&tx, cutoff, HISTORY_CHUNK).map_err(c)?;
+                        deleted += n;
+                        if n == 0 {
+                            break;
+                        }
+                    }
                     let mut after = 0;
                     loop {
                         let (next, n) = self.readings.sweep_chunk(&tx, after, SWEEP_CHUNK, &cuts).map_err(c)?;
@@ -138,6 +160,11 @@ impl BatchWriter {
         }
         out.rows += self.readings.roll_step(&tx, latest, &mut marks).map_err(c)?;
         let mut cursor = self.cursor;
+        let present = latest.max(newest_event);
+        // Once per retention pass, at its start.
+        if sweep && cursor == 0 && present != i64::MIN {
+            out.rows += history::prune_step(&tx, history_cutoff(&self.retention, present), HISTORY_CHUNK).map_err(c)?;
+        }
         if sweep && latest != i64::MIN {
             let cuts = Cutoffs::new(&self.retention, latest, &marks);
             let (next, n) = self.readings.sweep_chunk(&tx, cursor, SWEEP_CHUNK, &cuts).map_err(c)?;
@@ -154,6 +181,7 @@ impl BatchWriter {
         out.committed = true;
         self.readings.committed(marks);
         self.latest_ms = latest;
+        self.newest_event_ms = newest_event;
         self.cursor = cursor;
         if skipped > 0 && !self.skipped_logged {
             self.skipped_logged = true;
@@ -161,6 +189,11 @@ impl BatchWriter {
         }
         Ok(())
     }
+}
+
+/// History older than this (ms) goes, for a present `now`.
+fn history_cutoff(retention: &Retention, now: i64) -> i64 {
+    now.saturating_sub(i64::try_from(retention.history.as_millis()).unwrap_or(i64::MAX))
 }
 
 /// A row-level refusal (a constraint, a value out of range) skips that row; an

@@ -16,6 +16,7 @@
 //! window and reports the error in [`StoreHealth`].
 
 mod batch;
+mod history;
 mod queue;
 mod reader;
 mod restore;
@@ -59,7 +60,7 @@ impl StoreConfig {
     }
 }
 
-/// How long readings are kept at each resolution.
+/// How long readings are kept at each resolution, and the record of what happened.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Retention {
     /// Every reading as it came.
@@ -68,15 +69,18 @@ pub struct Retention {
     pub five_minutes: Duration,
     /// Hourly rollups.
     pub hourly: Duration,
+    /// History lines, closed alerts, comments and downtimes that ended.
+    pub history: Duration,
 }
 
 impl Default for Retention {
-    /// Raw for a day, 5-minute rollups for 30 days, hourly for a year.
+    /// Raw for a day, 5-minute rollups for 30 days, hourly and history for a year.
     fn default() -> Self {
         Retention {
             raw: Duration::from_secs(86_400),
             five_minutes: Duration::from_secs(30 * 86_400),
             hourly: Duration::from_secs(365 * 86_400),
+            history: Duration::from_secs(365 * 86_400),
         }
     }
 }

@@ -35,7 +35,8 @@ pub(crate) fn load(conn: &Connection) -> Result<Restored, StoreError> {
 
     let last: Option<i64> = conn
         .query_row(
-            "SELECT max(coalesce((SELECT max(id) FROM alerts), 0), coalesce((SELECT max(alert) FROM checks), 0))",
+            "SELECT max(coalesce((SELECT max(id) FROM alerts), 0), coalesce((SELECT max(alert) FROM checks), 0),
+                coalesce((SELECT value FROM meta WHERE key = 'pruned_alert_id'), 0))",
             [],
             |r| r.get(0),
         )
