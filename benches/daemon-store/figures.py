@@ -106,6 +106,10 @@ def growth(w: dict, wall: float) -> dict:
     t = out["tables"]
     series = get(t, "series", "rows")
     raw_row, r5_row, r1_row = (get(t, k, "bytes_per_row") for k in ("raw", "r5m", "r1h"))
+    # Hourly rows are laid out as 5-minute ones; none is written before the first
+    # hour has closed, which a short window may not reach.
+    out["r1h_row_from_r5m"] = not r1_row and bool(r5_row)
+    r1_row = r1_row or r5_row
     raw_rate = get(t, "raw", "rows_per_s")
     steady = {}
     if raw_rate is not None and raw_row:
@@ -244,10 +248,12 @@ def render(result: dict, s: dict, m: dict, meta: dict) -> str:
                          f"{n_(x['rows_per_s'], 1)} |")
         L.append("")
     sd = g["steady"]
+    r1h_note = " (rows as wide as the 5-minute ones: no hour closed in the window)" if g.get("r1h_row_from_r5m") else ""
     if g["steady_total"] is not None:
         L.append(f"Steady state with the default retention, from these rates and bytes per row: raw readings for "
                  f"{RAW_DAYS} day {size(sd['raw'])}, 5-minute rollups of {n_(get(t, 'series', 'rows'))} series for "
-                 f"{R5M_DAYS} days {size(sd['r5m'])}, hourly for {R1H_DAYS} days {size(sd['r1h'])}, check states "
+                 f"{R5M_DAYS} days {size(sd['r5m'])}, hourly for {R1H_DAYS} days {size(sd['r1h'])}{r1h_note}, "
+                 f"check states "
                  f"{size(sd['fixed'])}: **{size(g['steady_total'])}**, plus history (state changes and alerts, kept "
                  f"365 days by default) at {size(g['history_per_day'])}/day at this failure rate, "
                  f"{size(g['history_per_day'] * 365)} at most.\n")

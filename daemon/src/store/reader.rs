@@ -42,31 +42,26 @@ const RAW: Resolution = Resolution {
     sql: "SELECT min(at), avg(value), min(value), max(value) FROM raw
           WHERE series = ?1 AND at >= ?2 AND at <= ?3 GROUP BY (at - ?2) / ?4 ORDER BY 1",
 };
-/// Buckets from the mark (?5) on are not rolled up yet: they come from the raw points.
-const FIVE_MINUTES: Resolution = Resolution {
-    name: "5m",
-    width: FIVE_MINUTES_MS,
-    mark: Some("rolled_5m"),
-    sql: "SELECT min(b), sum(s) / sum(n), min(lo), max(hi) FROM (
-              SELECT bucket AS b, n, sum AS s, min AS lo, max AS hi FROM r5m
-              WHERE series = ?1 AND bucket >= ?2 AND bucket <= ?3 AND bucket < ?5
-              UNION ALL
-              SELECT at - (at % 300000), count(*), sum(value), min(value), max(value) FROM raw
-              WHERE series = ?1 AND at >= max(?2, ?5) AND at <= ?3 GROUP BY 1)
-          GROUP BY (b - ?2) / ?4 ORDER BY 1",
-};
-const HOURLY: Resolution = Resolution {
-    name: "1h",
-    width: HOUR_MS,
-    mark: Some("rolled_1h"),
-    sql: "SELECT min(b), sum(s) / sum(n), min(lo), max(hi) FROM (
-              SELECT bucket AS b, n, sum AS s, min AS lo, max AS hi FROM r1h
-              WHERE series = ?1 AND bucket >= ?2 AND bucket <= ?3 AND bucket < ?5
-              UNION ALL
-              SELECT at - (at % 3600000), count(*), sum(value), min(value), max(value) FROM raw
-              WHERE series = ?1 AND at >= max(?2, ?5) AND at <= ?3 GROUP BY 1)
-          GROUP BY (b - ?2) / ?4 ORDER BY 1",
-};
+/// A rollup table's points, merged by ?4: its buckets before the mark ?5, and from
+/// the mark on (not rolled up yet) buckets of width ?6 computed from the raw points.
+macro_rules! rollup_sql {
+    ($table:literal) => {
+        concat!(
+            "SELECT min(b), sum(s) / sum(n), min(lo), max(hi) FROM (
+                SELECT bucket AS b, n, sum AS s, min AS lo, max AS hi FROM ",
+            $table,
+            " WHERE series = ?1 AND bucket >= ?2 AND bucket <= ?3 AND bucket < ?5
+                UNION ALL
+                SELECT at - (at % ?6), count(*), sum(value), min(value), max(value) FROM raw
+                WHERE series = ?1 AND at >= max(?2, ?5) AND at <= ?3 GROUP BY 1)
+            GROUP BY (b - ?2) / ?4 ORDER BY 1"
+        )
+    };
+}
+
+const FIVE_MINUTES: Resolution =
+    Resolution { name: "5m", width: FIVE_MINUTES_MS, mark: Some("rolled_5m"), sql: rollup_sql!("r5m") };
+const HOURLY: Resolution = Resolution { name: "1h", width: HOUR_MS, mark: Some("rolled_1h"), sql: rollup_sql!("r1h") };
 
 impl StoreReader {
     pub(crate) fn new(conn: Connection, retention: Retention, path: PathBuf) -> StoreReader {
@@ -150,7 +145,7 @@ impl StoreReader {
                 let mut stmt = self.conn.prepare_cached(res.sql).map_err(c)?;
                 let points: Vec<Point> = match res.mark {
                     None => stmt.query_map(params![id, start, to, step], row),
-                    Some(_) => stmt.query_map(params![id, start, to, step, mark], row),
+                    Some(_) => stmt.query_map(params![id, start, to, step, mark, res.width], row),
                 }
                 .map_err(c)?
                 .collect::<Result<_, _>>()
