@@ -92,9 +92,9 @@ pub struct Engine {
     due_buf: Vec<Due>,
     /// Checks given a slot by `Dispatch` outside `poll`; `poll` hands them out.
     pub(super) started_buf: Vec<Due>,
-    completed: u64,
-    skipped_running: u64,
-    results: [u64; Status::ALL.len()],
+    pub(super) completed: u64,
+    pub(super) skipped_running: u64,
+    pub(super) results: [u64; Status::ALL.len()],
 }
 
 fn kind_of(class: Option<EngineName>) -> EngineKind {

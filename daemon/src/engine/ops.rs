@@ -345,6 +345,13 @@ impl Engine {
             }
         }
         stats.removed = self.states.len() - stats.kept;
+        // Health counts go on across reloads. Set after the adoptions above, which
+        // re-start runs that were counted when they really started.
+        next.sched.carry_counters(self.sched.counters());
+        next.dispatch.carry_counts(&self.dispatch);
+        next.completed = self.completed;
+        next.skipped_running = self.skipped_running;
+        next.results = self.results;
         // Runs that had no slot (or had one but were not handed out yet) are offered
         // again after the adopted runs, oldest first, as the old queues had them.
         waiting.sort_unstable();

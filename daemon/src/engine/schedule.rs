@@ -304,6 +304,11 @@ impl Scheduler {
         self.counters
     }
 
+    /// Continues the totals of the scheduler this one replaces (a reload).
+    pub fn carry_counters(&mut self, counters: Counters) {
+        self.counters = counters;
+    }
+
     /// The health report of scheduling and dispatch together.
     pub fn health(&self, dispatch: &Dispatch) -> Health {
         Health {

@@ -239,9 +239,17 @@ fn a_reload_keeps_state_due_times_and_runs_in_flight_of_unchanged_checks() {
     let (old_b, old_a) = (w.ix(b), w.ix(a));
     let before_g = w.state(g).clone();
     w.script(g, "CRITICAL");
+    let h = w.engine.health();
 
     let (remap, stats) = w.reload(&new);
     assert_eq!(stats, ReloadStats { kept: 7, added: 2, removed: 1 });
+    // The daemon's health counts go on: runs in flight were counted when they started.
+    let counts = |h: &bergamot_daemon::engine::core::EngineHealth| {
+        (h.due, h.started, h.completed, h.skipped_late, h.results.clone(), h.lateness.count)
+    };
+    let after = w.engine.health();
+    assert_eq!(counts(&after), counts(&h), "health counts go on across the reload");
+    assert!(h.completed > 0 && after.in_flight == 1, "c still runs: {after:?}");
     // Changes not yet saved by the store are not lost.
     let mut changed = Vec::new();
     w.engine.drain_changed(&mut changed);

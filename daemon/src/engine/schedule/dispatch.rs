@@ -267,6 +267,12 @@ impl Dispatch {
         &mut self.lateness
     }
 
+    /// Continues the counts of the dispatch this one replaces (a reload).
+    pub fn carry_counts(&mut self, from: &Dispatch) {
+        self.started = from.started;
+        self.lateness = from.lateness.clone();
+    }
+
     fn has_room(&self, engine: EngineKind) -> bool {
         self.in_flight[engine.index()] < self.caps.engine(engine)
     }
