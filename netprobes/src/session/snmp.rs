@@ -270,6 +270,8 @@ pub struct SnmpManager {
     salt: u64,
     /// Datagrams that matched no operation or failed to decode (for diagnostics).
     pub dropped: u64,
+    /// GETBULKs asked again with fewer repetitions after a tooBig.
+    pub too_big_retries: u64,
 }
 
 impl SnmpManager {
@@ -287,6 +289,7 @@ impl SnmpManager {
             next_wire: ((seed >> 32) as u32 & 0x7fff_ffff).max(1),
             salt: seed.rotate_left(17) ^ 0x9e37_79b9_7f4a_7c15,
             dropped: 0,
+            too_big_retries: 0,
             config,
         }
     }
@@ -610,6 +613,14 @@ impl SnmpManager {
     fn handle_response(&mut self, now: Instant, id: OpId, pdu: Pdu<'_>) {
         let Some(op) = self.ops.get_mut(&id) else { return };
         let status = pdu.error_status();
+        // An answer that would not fit in the agent's message size: a GETBULK (a bulk
+        // walk's step too) is asked again with half the repetitions, as pollers do;
+        // at one repetition tooBig is the answer.
+        if status == ErrorStatus::TOO_BIG && op.step.pdu_type == PduType::GetBulkRequest && op.step.b > 1 {
+            op.step.b /= 2;
+            self.too_big_retries += 1;
+            return self.send(now, id, true);
+        }
         let failed_oid = |pdu: &Pdu<'_>| {
             usize::try_from(pdu.error_index)
                 .ok()

@@ -37,6 +37,8 @@ struct Agent {
     salt: u64,
     /// Reply with OIDs that go backwards (a broken agent).
     broken_order: bool,
+    /// Answer tooBig when a reply would carry more bindings than this.
+    too_big_over: Option<usize>,
 }
 
 impl Agent {
@@ -58,6 +60,7 @@ impl Agent {
             seen: Vec::new(),
             salt: 99,
             broken_order: false,
+            too_big_over: None,
         }
     }
 
@@ -102,6 +105,9 @@ impl Agent {
                 }
             }
             _ => {}
+        }
+        if self.too_big_over.is_some_and(|n| out.len() > n) {
+            return (1, 0, vbs.iter().map(|v| v.clone().into_owned()).collect());
         }
         (0, 0, out)
     }
@@ -405,6 +411,45 @@ fn walks_with_getbulk_getnext_and_v1() {
     mgr.start(Instant::ZERO, v2c("public"), Request::Walk { root, max_repetitions: 3 }).unwrap();
     let (events, _) = run(&mut mgr, &mut agent, Instant::ZERO);
     assert!(matches!(failure(&events[0]), Failure::NotIncreasing { .. }));
+}
+
+#[test]
+fn too_big_asks_again_with_half_the_repetitions() {
+    let mut agent = Agent::new();
+    agent.too_big_over = Some(3);
+    // A bulk walk: 10 repetitions are too many, 5 too, 2 fit.
+    let mut mgr = SnmpManager::new(ManagerConfig::default());
+    mgr.start(Instant::ZERO, v2c("public"), Request::Walk { root: oid("1.3.6.1.2.1.1"), max_repetitions: 10 }).unwrap();
+    let (events, _) = run(&mut mgr, &mut agent, Instant::ZERO);
+    assert_eq!(values(&events[0]).len(), 5, "{:?}", events[0]);
+    assert_eq!(mgr.too_big_retries, 2);
+    let reps: Vec<i32> = agent
+        .seen
+        .iter()
+        .filter_map(|b| match Message::parse(b).ok()? {
+            Message::Community(CommunityMessage { pdu: AnyPdu::Pdu(p), .. }) => Some(p.error_index),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(reps[..3], [10, 5, 2], "{reps:?}");
+    // A GETBULK alone gets what fits.
+    let mut mgr = SnmpManager::new(ManagerConfig::default());
+    let bulk = Request::GetBulk { non_repeaters: 0, max_repetitions: 4, oids: vec![oid("1.3.6.1.2.1.1")] };
+    mgr.start(Instant::ZERO, v2c("public"), bulk.clone()).unwrap();
+    let (events, _) = run(&mut mgr, &mut agent, Instant::ZERO);
+    assert_eq!(values(&events[0]).len(), 2);
+    // Nothing fits, even one repetition: tooBig is the answer; a GET is not retried.
+    agent.too_big_over = Some(0);
+    for request in [bulk, Request::Get(vec![oid("1.3.6.1.2.1.1.1.0")])] {
+        let mut mgr = SnmpManager::new(ManagerConfig::default());
+        mgr.start(Instant::ZERO, v2c("public"), request).unwrap();
+        let (events, _) = run(&mut mgr, &mut agent, Instant::ZERO);
+        let status = match failure(&events[0]) {
+            Failure::ErrorStatus { status, .. } => *status,
+            f => panic!("{f:?}"),
+        };
+        assert_eq!(status, ErrorStatus::TOO_BIG);
+    }
 }
 
 #[test]
