@@ -140,6 +140,27 @@ fn cli_output_matches_fping() {
         v
     };
     assert_eq!(sorted(&ours), sorted(&fping));
+
+    // -a, -u and -g as fping: names only, ranges and prefixes (network and broadcast
+    // left out below /31), and the same exit status for each, errors included.
+    for args in [
+        &["-a", "127.0.0.1", "::1"][..],
+        &["-u", "127.0.0.1"],
+        &["-a", "-u", "127.0.0.1"],
+        &["-g", "127.0.0.0/30"],
+        &["-a", "-g", "127.0.0.1", "127.0.0.3"],
+        &["-g", "127.0.0.0/31"],
+        &["-g", "127.0.0.5/32"],
+        &["-g", "127.0.0.0/33"],
+        &["-g", "127.0.0.9", "127.0.0.1"],
+        &["-a", "-q", "127.0.0.1"],
+        &["-a", "-c", "2", "-p", "20", "127.0.0.1"],
+    ] {
+        let ours = run(Command::new(PROBE).arg("ping").args(args));
+        let fping = run(Command::new("fping").args(args));
+        assert_eq!(sorted(&ours), sorted(&fping), "{args:?}");
+        assert_eq!(ours.status.code(), fping.status.code(), "{args:?}");
+    }
 }
 
 #[test]
@@ -314,6 +335,14 @@ fn blackholed_target_is_total_loss_and_critical() {
     assert_eq!(String::from_utf8_lossy(&ours.stderr), String::from_utf8_lossy(&fping.stderr));
     assert_eq!(String::from_utf8_lossy(&ours.stderr), "10.200.0.3 : xmt/rcv/%loss = 3/0/100%\n");
     assert_eq!((ours.status.code(), fping.status.code()), (Some(1), Some(1)));
+    // -u names only the target that did not answer, -a only the one that did.
+    for (flag, want) in [("-u", "10.200.0.3\n"), ("-a", "127.0.0.1\n")] {
+        let args = [flag, "-t", "200", "10.200.0.3", "127.0.0.1"];
+        let (ours, fping) = (ns.probe(&args), ns.exec("fping", &args));
+        assert_eq!(String::from_utf8_lossy(&fping.stdout), want);
+        assert_eq!(String::from_utf8_lossy(&ours.stdout), want, "{}", String::from_utf8_lossy(&ours.stderr));
+        assert_eq!((ours.status.code(), fping.status.code()), (Some(1), Some(1)));
+    }
 
     let check = ["-H", "10.200.0.3", "-w", "100.0,20%", "-c", "500.0,60%", "-p", "2", "-t", "2"];
     let theirs = ns.exec(CHECK_PING, &check);

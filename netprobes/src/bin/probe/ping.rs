@@ -1,5 +1,5 @@
 //! `bergamot-probe ping`: ICMP echo with fping's flags and output (`-c -q -i -p -t -b
-//! -f`, summaries `name : xmt/rcv/%loss = …` on stderr, fping's exit codes), or with
+//! -f -a -u -g`, summaries `name : xmt/rcv/%loss = …` on stderr, fping's exit codes), or with
 //! `--check`, check_ping's flags (`-H -w -c -p -t`), output and plugin exit codes.
 //! The probing itself is the library's `PingSession` on the driver; this file only
 //! reads flags, resolves names and prints.
@@ -19,7 +19,7 @@ use bergamot_netprobes::time::{Instant, MonotonicClock};
 use bergamot_netprobes::wire::icmp::Version;
 
 #[derive(Debug, clap::Args)]
-#[command(after_help = "fping mode: bergamot-probe ping [-q] [-c N] [-i MS] [-p MS] [-t MS] [-f FILE] TARGET...\n\
+#[command(after_help = "fping mode: bergamot-probe ping [-q] [-a|-u] [-c N] [-i MS] [-p MS] [-t MS] [-f FILE | -g RANGE] TARGET...\n\
 check mode: bergamot-probe ping --check -H HOST -w RTA,PL% -c RTA,PL% [-p PACKETS] [-t SECONDS]")]
 pub struct Args {
     /// Targets (addresses or names).
@@ -33,6 +33,16 @@ pub struct Args {
     /// Only the final summary (fping -q).
     #[arg(short = 'q', long = "quiet")]
     quiet: bool,
+    /// Print only the targets that answered, by name (fping -a).
+    #[arg(short = 'a', long = "alive")]
+    alive: bool,
+    /// Print only the targets that did not answer, by name (fping -u).
+    #[arg(short = 'u', long = "unreach")]
+    unreach: bool,
+    /// Targets are a range: `START END` (inclusive) or one `ADDRESS/PREFIX`, IPv4
+    /// (fping -g).
+    #[arg(short = 'g', long = "generate")]
+    generate: bool,
     /// fping: milliseconds between any two packets (default 10). --check: between the
     /// packets to the host (default 1000, as ping).
     #[arg(short = 'i', long = "interval", value_name = "MS")]
@@ -266,8 +276,60 @@ fn fping_summary(name: &str, width: usize, st: &TargetStats) -> String {
     s
 }
 
+/// Most addresses `-g` makes, as fping.
+const MAX_GENERATE: u64 = 131_072;
+
+/// The addresses of `-g`: `START END` inclusive, or `ADDRESS/PREFIX` without its
+/// network and broadcast addresses (unless the prefix is 31 or 32). Errors are
+/// worded as fping's.
+fn generate(args: &[String]) -> Result<Vec<String>, String> {
+    let parse = |s: &str| {
+        s.parse::<std::net::Ipv4Addr>().map(u32::from).map_err(|_| format!("fping: can't parse address {s}"))
+    };
+    let (first, last) = match args {
+        [cidr] => {
+            let Some((addr, prefix)) = cidr.split_once('/') else {
+                return Err("fping: -g needs START END or ADDRESS/PREFIX".into());
+            };
+            let prefix: u32 = prefix.parse().map_err(|_| format!("fping: can't parse netmask {prefix}"))?;
+            if !(1..=32).contains(&prefix) {
+                return Err(format!("fping: netmask must be between 1 and 32 (is: {prefix})"));
+            }
+            let mask = u32::MAX << (32 - prefix);
+            let net = parse(addr)? & mask;
+            let broadcast = net | !mask;
+            if prefix >= 31 { (net, broadcast) } else { (net + 1, broadcast - 1) }
+        }
+        [start, end] => (parse(start)?, parse(end)?),
+        _ => return Err("fping: -g needs START END or ADDRESS/PREFIX".into()),
+    };
+    if last >= first && u64::from(last - first) + 1 > MAX_GENERATE {
+        return Err("fping: -g parameter generates too many addresses".into());
+    }
+    Ok((first..=last).map(|a| std::net::Ipv4Addr::from(a).to_string()).collect())
+}
+
 fn fping_mode(args: Args) -> ExitCode {
+    if args.alive && args.unreach {
+        eprintln!("fping: specify only one of a, u");
+        return ExitCode::from(FPING_UNREACHABLE);
+    }
     let mut names = args.targets.clone();
+    if args.generate {
+        if args.file.is_some() {
+            eprintln!("fping: -g and -f cannot be used together");
+            return ExitCode::from(FPING_UNREACHABLE);
+        }
+        match generate(&names) {
+            // No address in the range: nothing to ping, as fping says with its status.
+            Ok(v) if v.is_empty() => return ExitCode::from(FPING_UNREACHABLE),
+            Ok(v) => names = v,
+            Err(e) => {
+                eprintln!("{e}");
+                return ExitCode::from(FPING_UNREACHABLE);
+            }
+        }
+    }
     if let Some(f) = &args.file {
         match read_targets(f) {
             Ok(mut v) => names.append(&mut v),
@@ -330,16 +392,19 @@ fn fping_mode(args: Args) -> ExitCode {
     }
     let width = targets.iter().map(|t| t.name.len()).max().unwrap_or(0);
     let quiet = args.quiet;
+    let (only_alive, only_unreach) = (args.alive, args.unreach);
+    // With -a or -u fping prints no per-packet lines, and -q does not hide the names.
+    let per_packet = !quiet && !only_alive && !only_unreach;
     let bytes = 8 + args.size;
     let on_event = move |t: &Target, st: &TargetStats, e: PingEvent, v: Version| {
         let name = &t.name;
         match e {
-            PingEvent::Reply { index, rtt, .. } if !quiet && count_mode => {
+            PingEvent::Reply { index, rtt, .. } if per_packet && count_mode => {
                 let avg = st.avg().map_or("NaN".into(), fmt_ms);
                 let loss = loss_so_far(st, index);
                 println!("{name:<width$} : [{index}], {bytes} bytes, {} ms ({avg} avg, {loss}% loss)", fmt_ms(rtt));
             }
-            PingEvent::Lost { index, .. } if !quiet && count_mode => {
+            PingEvent::Lost { index, .. } if per_packet && count_mode => {
                 let avg = st.avg().map_or("NaN".into(), fmt_ms);
                 let loss = loss_so_far(st, index);
                 println!("{name:<width$} : [{index}], timed out ({avg} avg, {loss}% loss)");
@@ -349,6 +414,11 @@ fn fping_mode(args: Args) -> ExitCode {
             }
             PingEvent::Error { from, error, .. } if !quiet => {
                 eprintln!("{} from {from} for ICMP Echo sent to {}", error.describe(v), t.addr);
+            }
+            PingEvent::Done { .. } if !count_mode && (only_alive || only_unreach) => {
+                if (st.received > 0) == only_alive {
+                    println!("{name}");
+                }
             }
             PingEvent::Done { .. } if !quiet && !count_mode => {
                 let word = if st.received > 0 { "alive" } else { "unreachable" };
