@@ -415,11 +415,10 @@ fn fping_mode(args: Args) -> ExitCode {
             PingEvent::Error { from, error, .. } if !quiet => {
                 eprintln!("{} from {from} for ICMP Echo sent to {}", error.describe(v), t.addr);
             }
-            PingEvent::Done { .. } if !count_mode && (only_alive || only_unreach) => {
-                if (st.received > 0) == only_alive {
-                    println!("{name}");
-                }
+            PingEvent::Done { .. } if !count_mode && (only_alive || only_unreach) && (st.received > 0) == only_alive => {
+                println!("{name}");
             }
+            PingEvent::Done { .. } if only_alive || only_unreach => {}
             PingEvent::Done { .. } if !quiet && !count_mode => {
                 let word = if st.received > 0 { "alive" } else { "unreachable" };
                 println!("{name} is {word}");
