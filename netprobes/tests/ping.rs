@@ -161,6 +161,25 @@ fn cli_output_matches_fping() {
         assert_eq!(sorted(&ours), sorted(&fping), "{args:?}");
         assert_eq!(ours.status.code(), fping.status.code(), "{args:?}");
     }
+
+    // -C: per-packet lines as -c, then each target's times on stderr, in order.
+    let times = |o: &Output| -> Vec<String> {
+        let shape = |t: &str| -> Vec<String> {
+            t.split(' ').map(|x| if x.parse::<f64>().is_ok() { "N".to_owned() } else { x.to_owned() }).collect()
+        };
+        String::from_utf8_lossy(&o.stderr)
+            .lines()
+            .map(|l| l.split_once(" : ").map_or(l.to_owned(), |(n, t)| format!("{n} : {}", shape(t).join(" "))))
+            .collect()
+    };
+    for args in [&["-C", "3", "-p", "20", "127.0.0.1", "::1"][..], &["-q", "-C", "2", "-p", "20", "127.0.0.1", "127.0.0.2"]] {
+        let ours = run(Command::new(PROBE).arg("ping").args(args));
+        let fping = run(Command::new("fping").args(args));
+        assert_eq!(times(&ours), times(&fping), "{args:?}");
+        assert_eq!(ours.stdout.is_empty(), fping.stdout.is_empty(), "{args:?}");
+        assert_eq!((ours.status.code(), fping.status.code()), (Some(0), Some(0)), "{args:?}");
+    }
+    assert_eq!(times(&run(Command::new(PROBE).args(["ping", "-q", "-C", "2", "-p", "20", "::1"]))), ["::1 : N N"]);
 }
 
 #[test]
@@ -334,6 +353,12 @@ fn blackholed_target_is_total_loss_and_critical() {
     let fping = ns.exec("fping", &args);
     assert_eq!(String::from_utf8_lossy(&ours.stderr), String::from_utf8_lossy(&fping.stderr));
     assert_eq!(String::from_utf8_lossy(&ours.stderr), "10.200.0.3 : xmt/rcv/%loss = 3/0/100%\n");
+    assert_eq!((ours.status.code(), fping.status.code()), (Some(1), Some(1)));
+    // -C lists a lost packet as `-`.
+    let args = ["-q", "-C", "2", "-p", "10", "-t", "200", "10.200.0.3"];
+    let (ours, fping) = (ns.probe(&args), ns.exec("fping", &args));
+    assert_eq!(String::from_utf8_lossy(&fping.stderr), "10.200.0.3 : - -\n");
+    assert_eq!(String::from_utf8_lossy(&ours.stderr), "10.200.0.3 : - -\n");
     assert_eq!((ours.status.code(), fping.status.code()), (Some(1), Some(1)));
     // -u names only the target that did not answer, -a only the one that did.
     for (flag, want) in [("-u", "10.200.0.3\n"), ("-a", "127.0.0.1\n")] {

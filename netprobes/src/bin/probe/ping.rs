@@ -1,5 +1,5 @@
 //! `bergamot-probe ping`: ICMP echo with fping's flags and output (`-c -q -i -p -t -b
-//! -f -a -u -g`, summaries `name : xmt/rcv/%loss = …` on stderr, fping's exit codes), or with
+//! -f -a -u -g -C`, summaries `name : xmt/rcv/%loss = …` on stderr, fping's exit codes), or with
 //! `--check`, check_ping's flags (`-H -w -c -p -t`), output and plugin exit codes.
 //! The probing itself is the library's `PingSession` on the driver; this file only
 //! reads flags, resolves names and prints.
@@ -19,7 +19,7 @@ use bergamot_netprobes::time::{Instant, MonotonicClock};
 use bergamot_netprobes::wire::icmp::Version;
 
 #[derive(Debug, clap::Args)]
-#[command(after_help = "fping mode: bergamot-probe ping [-q] [-a|-u] [-c N] [-i MS] [-p MS] [-t MS] [-f FILE | -g RANGE] TARGET...\n\
+#[command(after_help = "fping mode: bergamot-probe ping [-q] [-a|-u] [-c N|-C N] [-i MS] [-p MS] [-t MS] [-f FILE | -g RANGE] TARGET...\n\
 check mode: bergamot-probe ping --check -H HOST -w RTA,PL% -c RTA,PL% [-p PACKETS] [-t SECONDS]")]
 pub struct Args {
     /// Targets (addresses or names).
@@ -30,6 +30,10 @@ pub struct Args {
     /// fping: packets per target (count mode). --check: critical threshold RTA,PL%.
     #[arg(short = 'c', value_name = "N|RTA,PL%")]
     count: Option<String>,
+    /// Count mode with each target's round-trip times listed at the end, `-` for a
+    /// lost packet (fping -C).
+    #[arg(short = 'C', long = "vcount", value_name = "N", conflicts_with = "count")]
+    vcount: Option<String>,
     /// Only the final summary (fping -q).
     #[arg(short = 'q', long = "quiet")]
     quiet: bool,
@@ -94,6 +98,8 @@ pub fn run(args: Args) -> ExitCode {
 struct Target {
     name: String,
     addr: IpAddr,
+    /// Position in the list given, for per-target records.
+    pos: usize,
 }
 
 /// How a run went for one family; stats are in the input order of that family.
@@ -343,12 +349,14 @@ fn fping_mode(args: Args) -> ExitCode {
         eprintln!("bergamot-probe ping: no targets (give them as arguments or with -f FILE)");
         return ExitCode::from(FPING_USAGE);
     }
-    let count_mode = args.count.is_some();
-    let count = match args.count.as_deref().map(str::parse::<u32>) {
+    let verbose = args.vcount.is_some();
+    let count_arg = args.count.as_deref().or(args.vcount.as_deref());
+    let count_mode = count_arg.is_some();
+    let count = match count_arg.map(str::parse::<u32>) {
         None => 1,
         Some(Ok(n)) if n > 0 => n,
         Some(_) => {
-            eprintln!("bergamot-probe ping: -c needs a positive packet count (thresholds need --check)");
+            eprintln!("bergamot-probe ping: -c and -C need a positive packet count (thresholds need --check)");
             return ExitCode::from(FPING_USAGE);
         }
     };
@@ -380,7 +388,7 @@ fn fping_mode(args: Args) -> ExitCode {
     let mut targets = Vec::with_capacity(names.len());
     for n in names {
         match resolve(&n, want) {
-            Ok(addr) => targets.push(Target { name: n, addr }),
+            Ok(addr) => targets.push(Target { name: n, addr, pos: targets.len() }),
             Err(e) => {
                 // Like fping, -q silences this too; the exit code still says 2.
                 if !args.quiet {
@@ -396,8 +404,17 @@ fn fping_mode(args: Args) -> ExitCode {
     // With -a or -u fping prints no per-packet lines, and -q does not hide the names.
     let per_packet = !quiet && !only_alive && !only_unreach;
     let bytes = 8 + args.size;
-    let on_event = move |t: &Target, st: &TargetStats, e: PingEvent, v: Version| {
+    // -C: every round-trip time, by target and packet.
+    let times: std::sync::Mutex<Vec<Vec<Option<Duration>>>> =
+        std::sync::Mutex::new(if verbose { vec![vec![None; count as usize]; targets.len()] } else { Vec::new() });
+    let on_event = |t: &Target, st: &TargetStats, e: PingEvent, v: Version| {
         let name = &t.name;
+        if let (true, PingEvent::Reply { index, rtt, .. }) = (verbose, &e) {
+            let mut times = times.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(slot) = times.get_mut(t.pos).and_then(|v| v.get_mut(*index as usize)) {
+                *slot = Some(*rtt);
+            }
+        }
         match e {
             PingEvent::Reply { index, rtt, .. } if per_packet && count_mode => {
                 let avg = st.avg().map_or("NaN".into(), fmt_ms);
@@ -438,8 +455,16 @@ fn fping_mode(args: Args) -> ExitCode {
         if !quiet {
             let _ = writeln!(err);
         }
+        let times = times.into_inner().unwrap_or_else(|p| p.into_inner());
         for (t, st) in targets.iter().zip(&stats) {
-            let _ = writeln!(err, "{}", fping_summary(&t.name, width, st));
+            let line = match times.get(t.pos) {
+                Some(rtts) => {
+                    let list: Vec<String> = rtts.iter().map(|r| r.map_or_else(|| "-".to_owned(), fmt_ms)).collect();
+                    format!("{:<width$} : {}", t.name, list.join(" "))
+                }
+                None => fping_summary(&t.name, width, st),
+            };
+            let _ = writeln!(err, "{line}");
         }
     }
     let all_alive = stats.iter().all(|s| s.received > 0);
@@ -511,7 +536,7 @@ fn check_mode(args: Args) -> ExitCode {
         data_len: args.size,
         ..PingConfig::default()
     };
-    let target = Target { name: host.clone(), addr };
+    let target = Target { name: host.clone(), addr, pos: 0 };
     match ping_all(std::slice::from_ref(&target), &config, args.io, Some(limit), &|_, _, _, _| {}) {
         Ok(stats) => {
             let r = check.evaluate(stats.first().unwrap_or(&TargetStats::default()));
