@@ -180,6 +180,27 @@ fn cli_output_matches_fping() {
         assert_eq!((ours.status.code(), fping.status.code()), (Some(0), Some(0)), "{args:?}");
     }
     assert_eq!(times(&run(Command::new(PROBE).args(["ping", "-q", "-C", "2", "-p", "20", "::1"]))), ["::1 : N N"]);
+
+    // -s: the totals block, times and elapsed time aside.
+    for args in [&["-s", "127.0.0.1", "::1"][..], &["-q", "-s", "-c", "3", "-p", "20", "127.0.0.1"]] {
+        let ours = run(Command::new(PROBE).arg("ping").args(args));
+        let fping = run(Command::new("fping").args(args));
+        assert_eq!(totals(&ours), totals(&fping), "{args:?}");
+        assert!(totals(&ours).iter().any(|l| l == "       2 targets" || l == "       1 targets"), "{args:?}");
+    }
+}
+
+/// stderr with `-s`'s times and the summaries' times replaced by `T`.
+fn totals(o: &Output) -> Vec<String> {
+    String::from_utf8_lossy(&o.stderr)
+        .lines()
+        .map(|l| match l.trim_start().split_once(' ') {
+            Some((n, rest)) if n.contains('.') && (rest.starts_with("ms (") || rest.starts_with("sec (")) => {
+                format!("T {rest}")
+            }
+            _ => mask_times(l),
+        })
+        .collect()
 }
 
 #[test]
@@ -354,6 +375,13 @@ fn blackholed_target_is_total_loss_and_critical() {
     assert_eq!(String::from_utf8_lossy(&ours.stderr), String::from_utf8_lossy(&fping.stderr));
     assert_eq!(String::from_utf8_lossy(&ours.stderr), "10.200.0.3 : xmt/rcv/%loss = 3/0/100%\n");
     assert_eq!((ours.status.code(), fping.status.code()), (Some(1), Some(1)));
+    // -s with no reply at all: zero times, as fping prints them.
+    let args = ["-q", "-s", "-c", "2", "-p", "10", "-t", "200", "10.200.0.3"];
+    let (ours, fping) = (ns.probe(&args), ns.exec("fping", &args));
+    assert_eq!(totals(&ours), totals(&fping));
+    let min = String::from_utf8_lossy(&ours.stderr).lines().find(|l| l.contains("min round trip")).map(str::to_owned);
+    let theirs = String::from_utf8_lossy(&fping.stderr).lines().find(|l| l.contains("min round trip")).map(str::to_owned);
+    assert_eq!(min, theirs, "no reply: the same zero");
     // -C lists a lost packet as `-`.
     let args = ["-q", "-C", "2", "-p", "10", "-t", "200", "10.200.0.3"];
     let (ours, fping) = (ns.probe(&args), ns.exec("fping", &args));

@@ -1,5 +1,5 @@
 //! `bergamot-probe ping`: ICMP echo with fping's flags and output (`-c -q -i -p -t -b
-//! -f -a -u -g -C`, summaries `name : xmt/rcv/%loss = …` on stderr, fping's exit codes), or with
+//! -f -a -u -g -C -s`, summaries `name : xmt/rcv/%loss = …` on stderr, fping's exit codes), or with
 //! `--check`, check_ping's flags (`-H -w -c -p -t`), output and plugin exit codes.
 //! The probing itself is the library's `PingSession` on the driver; this file only
 //! reads flags, resolves names and prints.
@@ -9,6 +9,7 @@ use std::hash::{BuildHasher, Hasher};
 use std::io::{BufRead, Write};
 use std::net::{IpAddr, ToSocketAddrs};
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use bergamot_netprobes::driver::{
@@ -43,6 +44,10 @@ pub struct Args {
     /// Print only the targets that did not answer, by name (fping -u).
     #[arg(short = 'u', long = "unreach")]
     unreach: bool,
+    /// Print totals at the end: targets, packets, round-trip times, elapsed time
+    /// (fping -s).
+    #[arg(short = 's', long = "stats")]
+    stats: bool,
     /// Targets are a range: `START END` (inclusive) or one `ADDRESS/PREFIX`, IPv4
     /// (fping -g).
     #[arg(short = 'g', long = "generate")]
@@ -385,6 +390,7 @@ fn fping_mode(args: Args) -> ExitCode {
         _ => None,
     };
     let mut name_error = false;
+    let mut unknown = 0u32;
     let mut targets = Vec::with_capacity(names.len());
     for n in names {
         match resolve(&n, want) {
@@ -395,6 +401,7 @@ fn fping_mode(args: Args) -> ExitCode {
                     eprintln!("{e}");
                 }
                 name_error = true;
+                unknown += 1;
             }
         }
     }
@@ -407,8 +414,15 @@ fn fping_mode(args: Args) -> ExitCode {
     // -C: every round-trip time, by target and packet.
     let times: std::sync::Mutex<Vec<Vec<Option<Duration>>>> =
         std::sync::Mutex::new(if verbose { vec![vec![None; count as usize]; targets.len()] } else { Vec::new() });
+    // -s: timeouts and ICMP errors seen.
+    let (timeouts, other_icmp) = (AtomicU32::new(0), AtomicU32::new(0));
     let on_event = |t: &Target, st: &TargetStats, e: PingEvent, v: Version| {
         let name = &t.name;
+        match e {
+            PingEvent::Lost { .. } => timeouts.fetch_add(1, Ordering::Relaxed),
+            PingEvent::Error { .. } => other_icmp.fetch_add(1, Ordering::Relaxed),
+            _ => 0,
+        };
         if let (true, PingEvent::Reply { index, rtt, .. }) = (verbose, &e) {
             let mut times = times.lock().unwrap_or_else(|p| p.into_inner());
             if let Some(slot) = times.get_mut(t.pos).and_then(|v| v.get_mut(*index as usize)) {
@@ -443,6 +457,7 @@ fn fping_mode(args: Args) -> ExitCode {
             _ => {}
         }
     };
+    let started = std::time::Instant::now();
     let stats = match ping_all(&targets, &config, args.io, None, &on_event) {
         Ok(s) => s,
         Err(e) => {
@@ -467,6 +482,15 @@ fn fping_mode(args: Args) -> ExitCode {
             let _ = writeln!(err, "{line}");
         }
     }
+    if args.stats {
+        let totals = Totals {
+            unknown,
+            timeouts: timeouts.load(Ordering::Relaxed),
+            other_icmp: other_icmp.load(Ordering::Relaxed),
+            elapsed: started.elapsed(),
+        };
+        eprint!("{}", global_stats(&stats, &totals));
+    }
     let all_alive = stats.iter().all(|s| s.received > 0);
     if name_error {
         ExitCode::from(FPING_NAME_ERROR)
@@ -475,6 +499,35 @@ fn fping_mode(args: Args) -> ExitCode {
     } else {
         ExitCode::from(FPING_UNREACHABLE)
     }
+}
+
+/// What `-s` counts besides the targets' own statistics.
+struct Totals {
+    unknown: u32,
+    timeouts: u32,
+    other_icmp: u32,
+    elapsed: Duration,
+}
+
+/// fping's `-s` block: counts, then the round-trip times over every reply (zero when
+/// there was none), then the elapsed time.
+fn global_stats(stats: &[TargetStats], t: &Totals) -> String {
+    let alive = stats.iter().filter(|s| s.received > 0).count();
+    let sent: u64 = stats.iter().map(|s| u64::from(s.sent)).sum();
+    let received: u64 = stats.iter().map(|s| u64::from(s.received)).sum();
+    let min = stats.iter().filter_map(TargetStats::min).min().unwrap_or_default();
+    let max = stats.iter().filter_map(TargetStats::max).max().unwrap_or_default();
+    let sum: Duration = stats.iter().filter_map(|s| Some(s.avg()? * s.received)).sum();
+    let avg = if received == 0 { Duration::ZERO } else { sum / u32::try_from(received).unwrap_or(u32::MAX) };
+    let mut out = String::from("\n");
+    out += &format!(" {:>7} targets\n {alive:>7} alive\n {:>7} unreachable\n", stats.len(), stats.len() - alive);
+    out += &format!(" {:>7} unknown addresses\n\n", t.unknown);
+    out += &format!(" {:>7} timeouts (waiting for response)\n {sent:>7} ICMP Echos sent\n", t.timeouts);
+    out += &format!(" {received:>7} ICMP Echo Replies received\n {:>7} other ICMP received\n\n", t.other_icmp);
+    out += &format!(" {} ms (min round trip time)\n {} ms (avg round trip time)\n", fmt_ms(min), fmt_ms(avg));
+    out += &format!(" {} ms (max round trip time)\n", fmt_ms(max));
+    out += &format!(" {:>12.3} sec (elapsed real time)\n\n", t.elapsed.as_secs_f64());
+    out
 }
 
 /// fping's running loss in per-packet lines: of the packets up to this one.
