@@ -6,7 +6,7 @@ use std::fmt::Write;
 
 use jiff::Timestamp;
 
-use super::{Esc, Store, age, badge, check_link, clip, head, markers, state_word, tail};
+use super::{Esc, Store, age, badge, check_row, head, markers, state_word, tail};
 use crate::api::CheckView;
 use crate::web::graph;
 use crate::web::history::{CommentRow, HistoryEntry, Series};
@@ -97,12 +97,7 @@ fn when(out: &mut String, now: Timestamp, key: &str, at: Option<&String>) {
 fn members(out: &mut String, now: Timestamp, members: &[CheckView]) {
     out.push_str("<h3>Checks</h3><table>");
     for m in members {
-        out.push_str("<tr><td class=n>");
-        badge(out, &m.status);
-        out.push_str("<td class=n>");
-        check_link(out, &m.path, &m.name);
-        markers(out, m);
-        let _ = write!(out, "<td class=o>{}<td class=n>{}</tr>", Esc(&clip(&m.output, 200)), age(now, &m.last_change));
+        check_row(out, now, m);
     }
     out.push_str("</table>");
 }

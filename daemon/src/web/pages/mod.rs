@@ -174,6 +174,26 @@ fn markers(out: &mut String, c: &CheckView) {
 }
 
 /// `soft 2` or `hard`.
+/// One check as a table row: status, linked name with its markers, output (clipped
+/// to [`OUTPUT_CHARS`]) and the age of its last change (the time itself on hover).
+fn check_row(out: &mut String, now: Timestamp, c: &CheckView) {
+    out.push_str("<tr><td class=n>");
+    badge(out, &c.status);
+    out.push_str("<td class=n>");
+    check_link(out, &c.path, &c.name);
+    markers(out, c);
+    let _ = write!(
+        out,
+        "<td class=o>{}<td class=n title=\"{}\">{}</tr>",
+        Esc(&clip(&c.output, OUTPUT_CHARS)),
+        Esc(&c.last_change),
+        age(now, &c.last_change)
+    );
+}
+
+/// Characters of output shown in a listing (the check's page has all of it).
+const OUTPUT_CHARS: usize = 200;
+
 fn state_word(c: &CheckView) -> String {
     if c.hard { "hard".to_string() } else { format!("soft {}", c.attempt) }
 }

@@ -9,7 +9,7 @@ use std::str::FromStr;
 use bergamot_config::status::Status;
 use jiff::Timestamp;
 
-use super::{Esc, age, badge, badge_with, check_link, clip, head, markers, state_word, tail};
+use super::{OUTPUT_CHARS, Esc, age, badge, badge_with, check_link, check_row, clip, head, markers, state_word, tail};
 use crate::api::{CheckView, SiteView};
 use crate::web::routes::encode_path_into;
 
@@ -19,9 +19,6 @@ use crate::web::routes::encode_path_into;
 /// 470 KB for 2,000 checks of which 900 fail).
 pub const STATUS_PAGE_CHECKS: usize = 1000;
 const PROBLEMS_SHOWN: usize = 500;
-
-/// Characters of output shown in a listing (the check's page has all of it).
-const OUTPUT_CHARS: usize = 200;
 
 /// What the status page shows.
 #[derive(Debug)]
@@ -191,18 +188,7 @@ fn container(out: &mut String, now: Timestamp, name: &str, cont: &Container<'_>)
         }
         members.sort_by_cached_key(|m| m.name.to_lowercase());
         for m in members {
-            out.push_str("<tr><td class=n>");
-            badge(out, &m.status);
-            out.push_str("<td class=n>");
-            check_link(out, &m.path, &m.name);
-            markers(out, m);
-            let _ = write!(
-                out,
-                "<td class=o>{}<td class=n title=\"{}\">{}</tr>",
-                Esc(&clip(&m.output, OUTPUT_CHARS)),
-                Esc(&m.last_change),
-                age(now, &m.last_change)
-            );
+            check_row(out, now, m);
         }
     }
     if any {
