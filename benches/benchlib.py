@@ -98,6 +98,19 @@ def build_release(package: str, binary: str, who: str, hint: str) -> Path:
     return exe
 
 
+def publish(name: str, section: str, raw: Path, figures: dict, out: Path, write: bool, indent: int = 2) -> str:
+    """Prints `section`, keeps `figures` as JSON in `raw`, and puts the section in
+    `out` when `write`; returns the line to log."""
+    import json
+    print("\n" + section)
+    raw.parent.mkdir(parents=True, exist_ok=True)
+    raw.write_text(json.dumps(figures, indent=indent, default=str))
+    if not write:
+        return f"raw figures in {raw}; {out} left alone"
+    write_section(out, name, section)
+    return f"wrote {out} (section <!-- {name}:begin --> … <!-- {name}:end -->); raw figures in {raw}"
+
+
 def write_section(path: Path, name: str, section: str) -> None:
     """Replaces the text between `<!-- NAME:begin -->` and `<!-- NAME:end -->`
     (appending the block if it is missing), leaving the other sections alone."""

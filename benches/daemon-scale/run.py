@@ -329,17 +329,10 @@ def main(argv=None) -> None:
         p: peers.package_version(p) for p in ("snmpd", "monitoring-plugins-basic", "nagios-nrpe-plugin")}}
     summary = report.summarize(result)
     section = report.render(result, summary, m, meta)
-    print("\n" + section)
     raw = REPO / "benches" / "out" / ("daemon-scale-quick.json" if args.quick else
                                      "daemon-scale-fork-only.json" if args.fork_only else "daemon-scale.json")
-    raw.parent.mkdir(parents=True, exist_ok=True)
-    raw.write_text(json.dumps({"machine": m, "meta": meta, "summary": summary, "result": result},
-                              indent=2, default=str))
-    if args.quick or args.no_write:
-        log(f"raw figures in {raw}; {args.out} left alone")
-    else:
-        benchlib.write_section(Path(args.out), NAME, section)
-        log(f"wrote {args.out} (section <!-- {NAME}:begin --> … <!-- {NAME}:end -->); raw figures in {raw}")
+    figures_json = {"machine": m, "meta": meta, "summary": summary, "result": result}
+    log(benchlib.publish(NAME, section, raw, figures_json, Path(args.out), not (args.quick or args.no_write), 2))
 
 
 if __name__ == "__main__":

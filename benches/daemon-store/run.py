@@ -390,16 +390,9 @@ def main(argv=None) -> None:
     meta = {"command": f"benches/daemon-store/run.py {argv_s}".strip()}
     summary = figures.summarize(result)
     section = figures.render(result, summary, m, meta)
-    print("\n" + section)
     raw = REPO / "benches" / "out" / ("daemon-store-quick.json" if args.quick else "daemon-store.json")
-    raw.parent.mkdir(parents=True, exist_ok=True)
-    raw.write_text(json.dumps({"machine": m, "meta": meta, "summary": summary, "result": result}, indent=1,
-                              default=str))
-    if args.quick or args.no_write:
-        log(f"raw figures in {raw}; {args.out} left alone")
-    else:
-        benchlib.write_section(Path(args.out), NAME, section)
-        log(f"wrote {args.out} (section <!-- {NAME}:begin --> … <!-- {NAME}:end -->); raw figures in {raw}")
+    figures_json = {"machine": m, "meta": meta, "summary": summary, "result": result}
+    log(benchlib.publish(NAME, section, raw, figures_json, Path(args.out), not (args.quick or args.no_write), 1))
 
 
 if __name__ == "__main__":
