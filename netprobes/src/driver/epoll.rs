@@ -200,6 +200,9 @@ struct Slot {
     interest: Option<epoll::EventFlags>,
     out: Vec<u8>,
     out_pos: usize,
+    /// Data came in: TCP_QUICKACK is re-armed when the runner reads again (after a
+    /// connection's last read it would only cost a bare ACK that our FIN carries).
+    ack_due: bool,
 }
 
 /// Things that happened outside `next_event` (a connect that completed at once, a
@@ -294,6 +297,7 @@ impl StreamBackend for StreamEpoll {
         };
         let Some(s) = self.slots.get_mut(slot as usize) else { return Err(Errno::INVAL) };
         s.generation = s.generation.wrapping_add(1);
+        s.ack_due = false;
         s.fd = Some(fd);
         s.connecting = !immediate;
         s.reading = false;
@@ -314,6 +318,11 @@ impl StreamBackend for StreamEpoll {
 
     fn want_read(&mut self, slot: u32) {
         if let Some(s) = self.slots.get_mut(slot as usize) {
+            if std::mem::take(&mut s.ack_due) {
+                if let Some(fd) = &s.fd {
+                    sys::quickack(fd.as_fd());
+                }
+            }
             if !s.reading && s.fd.is_some() && !s.connecting {
                 s.reading = true;
                 if let Err(e) = self.sync_interest(slot) {
@@ -425,9 +434,7 @@ impl StreamBackend for StreamEpoll {
                     return Some(IoEvent::Eof { slot });
                 }
                 Ok((_, n)) => {
-                    if self.quickack {
-                        sys::quickack(fd.as_fd());
-                    }
+                    s.ack_due = self.quickack;
                     break (slot, n);
                 }
                 Err(Errno::AGAIN) | Err(Errno::INTR) => continue,

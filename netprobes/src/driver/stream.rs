@@ -29,7 +29,8 @@ pub struct StreamConfig {
     pub read_buffer_size: usize,
     /// TCP_NODELAY: a probe's request goes out at once, not behind a delayed ACK.
     pub nodelay: bool,
-    /// TCP_QUICKACK, re-armed after every read (SEMANTICS §11 latency trap).
+    /// TCP_QUICKACK, re-armed before every read that follows data (SEMANTICS §11
+    /// latency trap).
     pub quickack: bool,
 }
 

@@ -136,8 +136,9 @@ pub(crate) fn tcp_socket(to: &SocketAddr, nodelay: bool, nonblocking: bool) -> R
 }
 
 /// Re-arms TCP_QUICKACK: the kernel clears it by itself after a while, so it is set
-/// again after every read, else replies to a server that never sets TCP_NODELAY
-/// stall ~40 ms on delayed ACKs (SEMANTICS §11). Failure only costs latency.
+/// again before every read that follows data, else replies from a server that never
+/// sets TCP_NODELAY stall ~40 ms on delayed ACKs (SEMANTICS §11). Failure only costs
+/// latency.
 pub(crate) fn quickack(fd: BorrowedFd<'_>) {
     let _ = sockopt::set_tcp_quickack(fd, true);
 }

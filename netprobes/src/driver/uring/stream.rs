@@ -38,6 +38,10 @@ struct Slot {
     /// What the runner appends meanwhile; becomes `out` next.
     pending: Vec<u8>,
     closing: bool,
+    /// Data came in: TCP_QUICKACK is re-armed when the runner reads again (not before:
+    /// after a connection's last read it would only cost an extra bare ACK packet,
+    /// which the FIN of our close carries anyway).
+    ack_due: bool,
 }
 
 impl Slot {
@@ -97,6 +101,9 @@ impl StreamUring {
         let Some(fd) = &s.fd else { return Ok(()) };
         if s.recv_inflight || s.closing || s.connect_inflight {
             return Ok(());
+        }
+        if std::mem::take(&mut s.ack_due) {
+            sys::quickack(fd.as_fd());
         }
         let e = opcode::Recv::new(Fd(fd.as_raw_fd()), std::ptr::null_mut(), size)
             .buf_group(GROUP)
@@ -207,11 +214,7 @@ impl StreamUring {
                     (Some(Errno::INTR) | Some(Errno::AGAIN), _) => self.starved.push_back(slot),
                     (Some(e), _) => self.stash.push_back(Stashed::Error(slot, e)),
                     (None, Some(bid)) if res > 0 => {
-                        if self.quickack {
-                            if let Some(fd) = &s.fd {
-                                sys::quickack(fd.as_fd());
-                            }
-                        }
+                        s.ack_due = self.quickack;
                         return Ok(Some((slot, bid, res as usize)));
                     }
                     (None, bid) => {
@@ -258,6 +261,7 @@ impl StreamBackend for StreamUring {
         let Some(s) = self.slots.get_mut(slot as usize) else { return Err(Errno::INVAL) };
         s.generation = s.generation.wrapping_add(1);
         s.closing = false;
+        s.ack_due = false;
         s.out.clear();
         s.out_pos = 0;
         s.pending.clear();
