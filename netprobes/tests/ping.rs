@@ -172,7 +172,9 @@ fn cli_output_matches_fping() {
             .map(|l| l.split_once(" : ").map_or(l.to_owned(), |(n, t)| format!("{n} : {}", shape(t).join(" "))))
             .collect()
     };
-    for args in [&["-C", "3", "-p", "20", "127.0.0.1", "::1"][..], &["-q", "-C", "2", "-p", "20", "127.0.0.1", "127.0.0.2"]] {
+    for args in
+        [&["-C", "3", "-p", "20", "127.0.0.1", "::1"][..], &["-q", "-C", "2", "-p", "20", "127.0.0.1", "127.0.0.2"]]
+    {
         let ours = run(Command::new(PROBE).arg("ping").args(args));
         let fping = run(Command::new("fping").args(args));
         assert_eq!(times(&ours), times(&fping), "{args:?}");
@@ -380,7 +382,8 @@ fn blackholed_target_is_total_loss_and_critical() {
     let (ours, fping) = (ns.probe(&args), ns.exec("fping", &args));
     assert_eq!(totals(&ours), totals(&fping));
     let min = String::from_utf8_lossy(&ours.stderr).lines().find(|l| l.contains("min round trip")).map(str::to_owned);
-    let theirs = String::from_utf8_lossy(&fping.stderr).lines().find(|l| l.contains("min round trip")).map(str::to_owned);
+    let theirs =
+        String::from_utf8_lossy(&fping.stderr).lines().find(|l| l.contains("min round trip")).map(str::to_owned);
     assert_eq!(min, theirs, "no reply: the same zero");
     // -C lists a lost packet as `-`.
     let args = ["-q", "-C", "2", "-p", "10", "-t", "200", "10.200.0.3"];
@@ -429,4 +432,54 @@ fn router_errors_are_reported_like_fping_on_both_backends() {
     let err = String::from_utf8_lossy(&ours.stderr);
     assert_eq!(err.lines().filter(|l| *l == line6).count(), 2, "{err}");
     // (fping 5.1 prints nothing for ICMPv6 errors; the wording is RFC 4443's.)
+}
+
+/// b drops the first two of every three echo requests to 10.200.0.2 (a counter, not
+/// chance: each run gets a fresh namespace).
+const TWO_OF_THREE: &str = "table inet t {
+  chain in {
+    type filter hook input priority 0; policy accept;
+    ip daddr 10.200.0.2 icmp type echo-request numgen inc mod 3 != 2 drop
+  }
+}
+";
+
+#[test]
+fn default_mode_retries_with_backoff_like_fping() {
+    tools();
+    // (flags, stdout, exit code): three tries find the target alive, two do not.
+    let cases: [(&[&str], &str, i32); 3] = [
+        (&["-s", "-t", "100"], "10.200.0.2 is alive\n", 0),
+        (&["-s", "-t", "100", "-r", "1"], "10.200.0.2 is unreachable\n", 1),
+        (&["-s", "-t", "100", "-r", "2", "-B", "1.0"], "10.200.0.2 is alive\n", 0),
+    ];
+    for (flags, want, code) in cases {
+        let args = [flags, &["10.200.0.2"][..]].concat();
+        let fping = Netns::new(TWO_OF_THREE).exec("fping", &args);
+        let ours = Netns::new(TWO_OF_THREE).probe(&args);
+        for (who, o) in [("fping", &fping), ("ours", &ours)] {
+            assert_eq!(
+                String::from_utf8_lossy(&o.stdout),
+                want,
+                "{who} {flags:?}: {}",
+                String::from_utf8_lossy(&o.stderr)
+            );
+            assert_eq!(o.status.code(), Some(code), "{who} {flags:?}");
+        }
+        // The same totals: timeouts, echoes sent (retries included), replies.
+        assert_eq!(totals(&ours), totals(&fping), "{flags:?}");
+    }
+    // Count mode never retries: 3 packets, 2 of them lost, as fping.
+    let args = ["-q", "-c", "3", "-p", "20", "-t", "100", "10.200.0.2"];
+    let (ours, fping) = (Netns::new(TWO_OF_THREE).probe(&args), Netns::new(TWO_OF_THREE).exec("fping", &args));
+    let summary = |o: &Output| mask_times(String::from_utf8_lossy(&o.stderr).trim_end());
+    assert_eq!(summary(&fping), "10.200.0.2 : xmt/rcv/%loss = 3/1/66%, min/avg/max = N/N/N");
+    assert_eq!(summary(&ours), summary(&fping));
+    // fping's wording for a backoff out of range.
+    let bad = run(Command::new(PROBE).args(["ping", "-B", "6", "127.0.0.1"]));
+    assert_eq!(
+        String::from_utf8_lossy(&bad.stderr),
+        "fping: backoff factor 6.0 not valid, must be between 1.0 and 5.0\n"
+    );
+    assert_eq!(bad.status.code(), Some(1));
 }

@@ -1,5 +1,5 @@
-//! `bergamot-probe ping`: ICMP echo with fping's flags and output (`-c -q -i -p -t -b
-//! -f -a -u -g -C -s`, summaries `name : xmt/rcv/%loss = …` on stderr, fping's exit codes), or with
+//! `bergamot-probe ping`: ICMP echo with fping's flags and output (`-c -q -i -p -t -r
+//! -B -b -f -a -u -g -C -s`, summaries `name : xmt/rcv/%loss = …` on stderr, fping's exit codes), or with
 //! `--check`, check_ping's flags (`-H -w -c -p -t`), output and plugin exit codes.
 //! The probing itself is the library's `PingSession` on the driver; this file only
 //! reads flags, resolves names and prints.
@@ -20,8 +20,10 @@ use bergamot_netprobes::time::{Instant, MonotonicClock};
 use bergamot_netprobes::wire::icmp::Version;
 
 #[derive(Debug, clap::Args)]
-#[command(after_help = "fping mode: bergamot-probe ping [-q] [-a|-u] [-c N|-C N] [-i MS] [-p MS] [-t MS] [-f FILE | -g RANGE] TARGET...\n\
-check mode: bergamot-probe ping --check -H HOST -w RTA,PL% -c RTA,PL% [-p PACKETS] [-t SECONDS]")]
+#[command(
+    after_help = "fping mode: bergamot-probe ping [-q] [-a|-u] [-s] [-c N|-C N] [-i MS] [-p MS] [-t MS] [-r N] [-B F] [-f FILE | -g RANGE] TARGET...\n\
+check mode: bergamot-probe ping --check -H HOST -w RTA,PL% -c RTA,PL% [-p PACKETS] [-t SECONDS]"
+)]
 pub struct Args {
     /// Targets (addresses or names).
     targets: Vec<String>,
@@ -64,6 +66,14 @@ pub struct Args {
     /// at most 2000). --check: seconds for the whole check (default 10).
     #[arg(short = 't', long = "timeout", value_name = "MS|SECONDS")]
     timeout: Option<f64>,
+    /// Default mode: times a target that did not answer is tried again (default 3;
+    /// count mode never retries).
+    #[arg(short = 'r', long = "retry", value_name = "N", default_value_t = 3)]
+    retry: u32,
+    /// Default mode: each retry waits this factor longer than the try before
+    /// (1.0 to 5.0, default 1.5).
+    #[arg(short = 'B', long = "backoff", value_name = "F", default_value_t = 1.5)]
+    backoff: f64,
     /// Echo data bytes (default 56, at least 16).
     #[arg(short = 'b', long = "size", value_name = "BYTES", default_value_t = 56)]
     size: usize,
@@ -294,9 +304,8 @@ const MAX_GENERATE: u64 = 131_072;
 /// network and broadcast addresses (unless the prefix is 31 or 32). Errors are
 /// worded as fping's.
 fn generate(args: &[String]) -> Result<Vec<String>, String> {
-    let parse = |s: &str| {
-        s.parse::<std::net::Ipv4Addr>().map(u32::from).map_err(|_| format!("fping: can't parse address {s}"))
-    };
+    let parse =
+        |s: &str| s.parse::<std::net::Ipv4Addr>().map(u32::from).map_err(|_| format!("fping: can't parse address {s}"));
     let (first, last) = match args {
         [cidr] => {
             let Some((addr, prefix)) = cidr.split_once('/') else {
@@ -372,11 +381,19 @@ fn fping_mode(args: Args) -> ExitCode {
         None if count_mode => period.min(Duration::from_secs(2)),
         None => Duration::from_millis(500),
     };
+    // fping reads -B with atof: a factor outside 1.0..=5.0 (or not a number) is refused.
+    if !(1.0..=5.0).contains(&args.backoff) {
+        eprintln!("fping: backoff factor {:.1} not valid, must be between 1.0 and 5.0", args.backoff);
+        return ExitCode::from(FPING_UNREACHABLE);
+    }
     let config = PingConfig {
         count,
         interval: period,
         pacing: args.interval.map_or(Duration::from_millis(10), ms),
         timeout,
+        // Retries are fping's default mode only.
+        retries: if count_mode { 0 } else { args.retry },
+        backoff_milli: (args.backoff * 1000.0).round() as u32,
         data_len: args.size,
         ..PingConfig::default()
     };
@@ -446,7 +463,9 @@ fn fping_mode(args: Args) -> ExitCode {
             PingEvent::Error { from, error, .. } if !quiet => {
                 eprintln!("{} from {from} for ICMP Echo sent to {}", error.describe(v), t.addr);
             }
-            PingEvent::Done { .. } if !count_mode && (only_alive || only_unreach) && (st.received > 0) == only_alive => {
+            PingEvent::Done { .. }
+                if !count_mode && (only_alive || only_unreach) && (st.received > 0) == only_alive =>
+            {
                 println!("{name}");
             }
             PingEvent::Done { .. } if only_alive || only_unreach => {}
@@ -515,6 +534,9 @@ fn global_stats(stats: &[TargetStats], t: &Totals) -> String {
     let alive = stats.iter().filter(|s| s.received > 0).count();
     let sent: u64 = stats.iter().map(|s| u64::from(s.sent)).sum();
     let received: u64 = stats.iter().map(|s| u64::from(s.received)).sum();
+    // fping counts every echo reply that matched a packet of its own, duplicates and
+    // late ones included.
+    let replies: u64 = stats.iter().map(|s| u64::from(s.received + s.duplicates + s.late)).sum();
     let min = stats.iter().filter_map(TargetStats::min).min().unwrap_or_default();
     let max = stats.iter().filter_map(TargetStats::max).max().unwrap_or_default();
     let sum: Duration = stats.iter().filter_map(|s| Some(s.avg()? * s.received)).sum();
@@ -523,7 +545,7 @@ fn global_stats(stats: &[TargetStats], t: &Totals) -> String {
     out += &format!(" {:>7} targets\n {alive:>7} alive\n {:>7} unreachable\n", stats.len(), stats.len() - alive);
     out += &format!(" {:>7} unknown addresses\n\n", t.unknown);
     out += &format!(" {:>7} timeouts (waiting for response)\n {sent:>7} ICMP Echos sent\n", t.timeouts);
-    out += &format!(" {received:>7} ICMP Echo Replies received\n {:>7} other ICMP received\n\n", t.other_icmp);
+    out += &format!(" {replies:>7} ICMP Echo Replies received\n {:>7} other ICMP received\n\n", t.other_icmp);
     out += &format!(" {} ms (min round trip time)\n {} ms (avg round trip time)\n", fmt_ms(min), fmt_ms(avg));
     out += &format!(" {} ms (max round trip time)\n", fmt_ms(max));
     out += &format!(" {:>12.3} sec (elapsed real time)\n\n", t.elapsed.as_secs_f64());

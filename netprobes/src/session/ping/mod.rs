@@ -13,10 +13,17 @@
 //! ignored. A slot is reused only once its packet was answered or timed out: when
 //! sending outruns the sequence space, sending waits.
 //!
+//! Retries (fping's default mode, one packet per target): a packet that times out is
+//! sent again, up to [`PingConfig::retries`] times, each try waiting
+//! [`PingConfig::backoff_milli`] thousandths as long as the one before. As in fping,
+//! a reply to an earlier try still counts while a later one is pending if it came
+//! within the current (longer) timeout, and an ICMP error does not end a try early.
+//!
 //! Memory is allocated in [`PingSession::new`] only, except each transmit's payload
 //! (the [`Transmit`] type owns its bytes).
 
-use std::collections::VecDeque;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
@@ -24,7 +31,7 @@ use super::{DatagramSession, Transmit};
 use crate::time::Instant;
 use crate::wire::icmp::{self, EchoStamp, Packet, Repr, Version};
 
-/// What a session does; see fping's `-c`, `-p`, `-i`, `-t`, `-b`.
+/// What a session does; see fping's `-c`, `-p`, `-i`, `-t`, `-b`, `-r`, `-B`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PingConfig {
     /// Packets per target (`-c`).
@@ -34,8 +41,15 @@ pub struct PingConfig {
     /// Time between any two packets of the session (`-i`); zero: as fast as the
     /// driver sends.
     pub pacing: Duration,
-    /// How long a packet waits for its reply before it counts as lost (`-t`).
+    /// How long a packet waits for its reply before it counts as lost (`-t`); with
+    /// retries, the first try's.
     pub timeout: Duration,
+    /// Times a packet that got no reply is sent again (`-r`; fping's default mode
+    /// uses 3). Only with `count` 1: in count mode every packet counts once.
+    pub retries: u32,
+    /// Each retry's timeout is the previous one times this many thousandths (`-B`;
+    /// fping's 1.5 is 1500), from 1000 to 5000.
+    pub backoff_milli: u32,
     /// Echo data bytes after the 8-byte header (`-b`), at least [`EchoStamp::LEN`].
     pub data_len: usize,
     /// Echo identifier (a raw socket receives every process's replies: pick one per
@@ -53,13 +67,15 @@ pub struct PingConfig {
 
 impl Default for PingConfig {
     /// fping 5.1's defaults: 1 packet, 1000 ms period, 10 ms pacing, 500 ms timeout,
-    /// 56 data bytes.
+    /// 56 data bytes, backoff 1.5; but no retries (a check's packets each count).
     fn default() -> Self {
         PingConfig {
             count: 1,
             interval: Duration::from_millis(1000),
             pacing: Duration::from_millis(10),
             timeout: Duration::from_millis(500),
+            retries: 0,
+            backoff_milli: 1500,
             data_len: 56,
             ident: 0,
             check_ident: true,
@@ -82,6 +98,10 @@ pub enum ConfigError {
     ZeroCount,
     #[error("too many targets: {got} (at most {max})")]
     TooManyTargets { got: usize, max: usize },
+    #[error("retries need one packet per target (count mode counts every packet once)")]
+    RetriesWithCount,
+    #[error("backoff factor {:.1} not valid, must be between 1.0 and 5.0", *.0 as f64 / 1000.0)]
+    Backoff(u32),
 }
 
 /// Largest echo data: a 64 KiB IP packet minus the IPv6 and ICMP headers.
@@ -156,12 +176,13 @@ pub enum PingEvent {
     Late {
         target: usize,
     },
-    /// No reply within the timeout.
+    /// No reply within the timeout (with retries, a retry may follow).
     Lost {
         target: usize,
         index: u32,
     },
-    /// An ICMP error came back instead; the packet counts as lost.
+    /// An ICMP error came back instead; the packet counts as lost (with retries left,
+    /// at its timeout, after which it is retried).
     Error {
         target: usize,
         index: u32,
@@ -244,6 +265,8 @@ enum SlotState {
     Answered,
     /// Timed out or refused by an ICMP error: a reply now is late.
     Closed,
+    /// Timed out and retried: a reply within the target's current timeout counts.
+    Retried,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -252,15 +275,27 @@ struct Slot {
     target: u32,
     index: u32,
     sent_at: u64,
+    deadline: u64,
 }
 
-const FREE: Slot = Slot { state: SlotState::Free, target: 0, index: 0, sent_at: 0 };
+const FREE: Slot = Slot { state: SlotState::Free, target: 0, index: 0, sent_at: 0, deadline: 0 };
 
 #[derive(Debug, Clone)]
 struct Target {
     addr: IpAddr,
     stats: TargetStats,
+    /// Packets in flight.
     outstanding: u32,
+    /// Packets of `count` begun (retries are not new packets).
+    started: u32,
+    /// Retries sent of the current packet.
+    retries: u32,
+    /// Timeout of the next try (fping's per-host timeout, backed off per retry).
+    timeout_ns: u64,
+    /// A retry waits in `retry_queue`.
+    retry_queued: bool,
+    /// The latest try: (slot, send time).
+    latest: (u32, u64),
 }
 
 /// Pings many targets of one family over one socket; see the module doc.
@@ -276,9 +311,13 @@ pub struct PingSession {
     /// Targets waiting for their next packet, in due order (every target has the
     /// same interval and sends happen in time order, so a FIFO stays sorted).
     send_queue: VecDeque<(Instant, u32)>,
-    /// Slots in flight in send order (all share one timeout, so deadlines are sorted),
-    /// with their send time to skip entries whose slot was since answered and reused.
-    deadlines: VecDeque<(u32, u64)>,
+    /// Targets whose packet timed out and is to be tried again, in due order (due at
+    /// the timeout, which pops in time order).
+    retry_queue: VecDeque<(Instant, u32)>,
+    /// Deadlines of the slots in flight: (deadline, slot, send time), the send time
+    /// to skip entries whose slot was since answered and reused. Tries of one target
+    /// have growing timeouts, so this is a heap, not a FIFO.
+    deadlines: BinaryHeap<Reverse<(u64, u32, u64)>>,
     /// No packet before this (global pacing).
     next_allowed: Instant,
     events: VecDeque<PingEvent>,
@@ -305,18 +344,35 @@ impl PingSession {
         if config.data_len > MAX_DATA_LEN {
             return Err(ConfigError::DataTooLong { got: config.data_len, max: MAX_DATA_LEN });
         }
+        if config.retries > 0 && config.count != 1 {
+            return Err(ConfigError::RetriesWithCount);
+        }
+        if !(1000..=5000).contains(&config.backoff_milli) {
+            return Err(ConfigError::Backoff(config.backoff_milli));
+        }
+        let timeout_ns = u64::try_from(config.timeout.as_nanos()).unwrap_or(u64::MAX);
         let mut list = Vec::new();
         for addr in targets {
             if Version::of(addr) != version {
                 return Err(ConfigError::WrongFamily { addr, want: version });
             }
-            list.push(Target { addr, stats: TargetStats::default(), outstanding: 0 });
+            list.push(Target {
+                addr,
+                stats: TargetStats::default(),
+                outstanding: 0,
+                started: 0,
+                retries: 0,
+                timeout_ns,
+                retry_queued: false,
+                latest: (0, 0),
+            });
         }
         let max = u32::MAX as usize;
         if list.len() > max {
             return Err(ConfigError::TooManyTargets { got: list.len(), max });
         }
-        let total = (list.len() as u64).saturating_mul(u64::from(config.count));
+        let tries = u64::from(config.count).saturating_add(u64::from(config.retries));
+        let total = (list.len() as u64).saturating_mul(tries);
         // Fewer slots when fewer packets will ever be sent; at most the 16-bit space.
         let slots = total.clamp(1, 1 << 16).next_power_of_two() as usize;
         // list.len() <= u32::MAX was checked above.
@@ -330,7 +386,8 @@ impl PingSession {
             mask: slots - 1,
             next_seq: config.first_seq,
             send_queue,
-            deadlines: VecDeque::with_capacity(in_flight_max),
+            retry_queue: VecDeque::new(),
+            deadlines: BinaryHeap::with_capacity(in_flight_max),
             next_allowed: now,
             events: VecDeque::with_capacity(in_flight_max.min(4096)),
             ignored: 0,
@@ -378,43 +435,106 @@ impl PingSession {
         usize::from(seq) & self.mask
     }
 
-    fn deadline_of(&self, sent_at: u64) -> Instant {
-        Instant(sent_at) + self.config.timeout
+    /// The next packet to send: a retry or a target's next packet, whichever is
+    /// due first (a retry on a tie).
+    fn next_due(&self) -> Option<(Instant, bool)> {
+        match (self.retry_queue.front(), self.send_queue.front()) {
+            (Some(&(r, _)), Some(&(n, _))) => Some(if r <= n { (r, true) } else { (n, false) }),
+            (Some(&(r, _)), None) => Some((r, true)),
+            (None, Some(&(n, _))) => Some((n, false)),
+            (None, None) => None,
+        }
     }
 
     /// When the next packet may go: due, paced, and its slot free (else when the
     /// slot's packet times out). `None`: nothing left to send.
     fn next_send_at(&self) -> Option<Instant> {
-        let &(due, _) = self.send_queue.front()?;
+        let (due, _) = self.next_due()?;
         let mut at = due.max(self.next_allowed);
         let slot = self.slots.get(self.slot_of(self.next_seq)).copied().unwrap_or(FREE);
         if slot.state == SlotState::InFlight {
-            at = at.max(self.deadline_of(slot.sent_at));
+            at = at.max(Instant(slot.deadline));
         }
         Some(at)
     }
 
     /// A packet's fate is known: count down its target, and the session.
     fn settle(&mut self, target: u32) {
-        let Some(t) = self.targets.get_mut(target as usize) else { return };
-        t.outstanding = t.outstanding.saturating_sub(1);
-        if t.outstanding == 0 && t.stats.sent == self.config.count {
+        if let Some(t) = self.targets.get_mut(target as usize) {
+            t.outstanding = t.outstanding.saturating_sub(1);
+        }
+        self.maybe_done(target);
+    }
+
+    fn maybe_done(&mut self, target: u32) {
+        let Some(t) = self.targets.get(target as usize) else { return };
+        if t.outstanding == 0 && t.started == self.config.count && !t.retry_queued {
             self.remaining = self.remaining.saturating_sub(1);
             self.events.push_back(PingEvent::Done { target: target as usize });
         }
     }
 
+    /// Retries left for the target's current packet.
+    fn may_retry(&self, t: &Target) -> bool {
+        t.retries < self.config.retries
+    }
+
     /// Drops deadline entries of packets already settled, so `poll_timeout` does not
     /// wake the driver for them.
     fn trim_deadlines(&mut self) {
-        while let Some(&(slot, sent_at)) = self.deadlines.front() {
+        while let Some(&Reverse((_, slot, sent_at))) = self.deadlines.peek() {
             match self.slots.get(slot as usize) {
                 Some(s) if s.state == SlotState::InFlight && s.sent_at == sent_at => break,
                 _ => {
-                    self.deadlines.pop_front();
+                    self.deadlines.pop();
                 }
             }
         }
+    }
+
+    /// A reply to a try that was retried: it counts (as in fping) when the target
+    /// still waits for this packet and it came within the current timeout. The
+    /// pending retry is then dropped, or the one in flight marked answered (its own
+    /// reply will be a duplicate).
+    fn accept_retried(&mut self, now: Instant, si: usize, slot: Slot) -> bool {
+        let ti = slot.target as usize;
+        let Some(t) = self.targets.get(ti) else { return false };
+        let rtt = now.saturating_since(Instant(slot.sent_at));
+        let (latest, latest_sent) = t.latest;
+        let latest_in_flight = self
+            .slots
+            .get(latest as usize)
+            .is_some_and(|s| s.state == SlotState::InFlight && s.sent_at == latest_sent && s.target == slot.target);
+        let waiting = t.retry_queued || latest_in_flight;
+        if !waiting || rtt.as_nanos() > u128::from(t.timeout_ns) {
+            return false;
+        }
+        if t.retry_queued {
+            self.retry_queue.retain(|&(_, x)| x as usize != ti);
+        }
+        if latest_in_flight {
+            if let Some(s) = self.slots.get_mut(latest as usize) {
+                s.state = SlotState::Answered;
+            }
+        }
+        if let Some(s) = self.slots.get_mut(si) {
+            s.state = SlotState::Answered;
+        }
+        let base = u64::try_from(self.config.timeout.as_nanos()).unwrap_or(u64::MAX);
+        if let Some(t) = self.targets.get_mut(ti) {
+            t.retry_queued = false;
+            t.timeout_ns = base;
+            t.stats.record(u64::try_from(rtt.as_nanos()).unwrap_or(u64::MAX));
+        }
+        let bytes = icmp::HEADER_LEN + self.config.data_len;
+        self.events.push_back(PingEvent::Reply { target: ti, index: slot.index, rtt, bytes });
+        if latest_in_flight {
+            self.settle(slot.target);
+        } else {
+            self.maybe_done(slot.target);
+        }
+        self.trim_deadlines();
+        true
     }
 
     fn handle_reply(&mut self, now: Instant, from: IpAddr, ident: u16, seq: u16, data: &[u8]) {
@@ -443,8 +563,10 @@ impl PingSession {
                     s.state = SlotState::Answered;
                 }
                 let rtt = now.saturating_since(Instant(slot.sent_at));
+                let base = u64::try_from(self.config.timeout.as_nanos()).unwrap_or(u64::MAX);
                 if let Some(t) = self.targets.get_mut(ti) {
                     t.stats.record(u64::try_from(rtt.as_nanos()).unwrap_or(u64::MAX));
+                    t.timeout_ns = base;
                 }
                 let bytes = icmp::HEADER_LEN + data.len();
                 self.events.push_back(PingEvent::Reply { target: ti, index: slot.index, rtt, bytes });
@@ -457,6 +579,7 @@ impl PingSession {
                 }
                 self.events.push_back(PingEvent::Duplicate { target: ti, index: slot.index });
             }
+            (true, SlotState::Retried) if self.accept_retried(now, si, slot) => {}
             _ => {
                 if let Some(t) = self.targets.get_mut(ti) {
                     t.stats.late += 1;
@@ -472,24 +595,30 @@ impl PingSession {
             return;
         }
         let si = self.slot_of(quoted.seq_no);
-        let Some(slot) = self.slots.get_mut(si) else { return };
+        let Some(&slot) = self.slots.get(si) else { return };
         let ti = slot.target as usize;
-        let matches =
-            slot.state == SlotState::InFlight && self.targets.get(ti).is_some_and(|t| t.addr == quoted.destination);
-        if !matches {
+        let Some(t) = self.targets.get(ti).filter(|t| t.addr == quoted.destination) else {
+            self.ignored += 1;
+            return;
+        };
+        if slot.state != SlotState::InFlight {
             self.ignored += 1;
             return;
         }
-        slot.state = SlotState::Closed;
-        let index = slot.index;
-        let target = slot.target;
+        // With a retry left the try runs to its timeout, as in fping.
+        let retry = self.may_retry(t);
         if let Some(t) = self.targets.get_mut(ti) {
             t.stats.errors += 1;
             t.stats.last_error = Some(error);
         }
-        self.events.push_back(PingEvent::Error { target: ti, index, from, error });
-        self.settle(target);
-        self.trim_deadlines();
+        self.events.push_back(PingEvent::Error { target: ti, index: slot.index, from, error });
+        if !retry {
+            if let Some(s) = self.slots.get_mut(si) {
+                s.state = SlotState::Closed;
+            }
+            self.settle(slot.target);
+            self.trim_deadlines();
+        }
     }
 }
 
@@ -524,19 +653,34 @@ impl DatagramSession for PingSession {
     }
 
     fn handle_timeout(&mut self, now: Instant) {
-        while let Some(&(si, sent_at)) = self.deadlines.front() {
-            if self.deadline_of(sent_at) > now {
+        while let Some(&Reverse((deadline, si, sent_at))) = self.deadlines.peek() {
+            if deadline > now.as_nanos() {
                 break;
             }
-            self.deadlines.pop_front();
-            let Some(slot) = self.slots.get_mut(si as usize) else { continue };
+            self.deadlines.pop();
+            let Some(&slot) = self.slots.get(si as usize) else { continue };
             if slot.state != SlotState::InFlight || slot.sent_at != sent_at {
                 continue;
             }
-            slot.state = SlotState::Closed;
             let (target, index) = (slot.target, slot.index);
+            let retry = self.targets.get(target as usize).is_some_and(|t| self.may_retry(t));
             self.events.push_back(PingEvent::Lost { target: target as usize, index });
-            self.settle(target);
+            if let Some(s) = self.slots.get_mut(si as usize) {
+                s.state = if retry { SlotState::Retried } else { SlotState::Closed };
+            }
+            if !retry {
+                self.settle(target);
+                continue;
+            }
+            let backoff = u128::from(self.config.backoff_milli);
+            if let Some(t) = self.targets.get_mut(target as usize) {
+                t.outstanding = t.outstanding.saturating_sub(1);
+                t.retries += 1;
+                t.timeout_ns = u64::try_from(u128::from(t.timeout_ns) * backoff / 1000).unwrap_or(u64::MAX);
+                t.retry_queued = true;
+            }
+            // fping sends the retry at the timeout.
+            self.retry_queue.push_back((Instant(deadline), target));
         }
     }
 
@@ -547,23 +691,32 @@ impl DatagramSession for PingSession {
         if self.next_send_at()? > now {
             return None;
         }
-        let (_, ti) = self.send_queue.pop_front()?;
+        let (_, retry) = self.next_due()?;
+        let (_, ti) = if retry { self.retry_queue.pop_front()? } else { self.send_queue.pop_front()? };
         let seq = self.next_seq;
         self.next_seq = seq.wrapping_add(1);
         let si = self.slot_of(seq);
         let count = self.config.count;
         let t = self.targets.get_mut(ti as usize)?;
-        let index = t.stats.sent;
+        if retry {
+            t.retry_queued = false;
+        } else {
+            t.started += 1;
+            t.retries = 0;
+        }
+        let index = t.started - 1;
         t.stats.sent += 1;
         t.outstanding += 1;
+        t.latest = (si as u32, now.as_nanos());
         let addr = t.addr;
-        if t.stats.sent < count {
+        let deadline = now.as_nanos().saturating_add(t.timeout_ns);
+        if !retry && t.started < count {
             self.send_queue.push_back((now + self.config.interval, ti));
         }
         if let Some(s) = self.slots.get_mut(si) {
-            *s = Slot { state: SlotState::InFlight, target: ti, index, sent_at: now.as_nanos() };
+            *s = Slot { state: SlotState::InFlight, target: ti, index, sent_at: now.as_nanos(), deadline };
         }
-        self.deadlines.push_back((si as u32, now.as_nanos()));
+        self.deadlines.push(Reverse((deadline, si as u32, now.as_nanos())));
         self.next_allowed = now + self.config.pacing;
 
         // Written in place (one allocation per packet): header, stamp and filler, then
@@ -583,7 +736,7 @@ impl DatagramSession for PingSession {
 
     fn poll_timeout(&self) -> Option<Instant> {
         let send = self.next_send_at();
-        let expire = self.deadlines.front().map(|&(_, sent_at)| self.deadline_of(sent_at));
+        let expire = self.deadlines.peek().map(|&Reverse((deadline, _, _))| Instant(deadline));
         match (send, expire) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),

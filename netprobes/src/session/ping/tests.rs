@@ -129,10 +129,7 @@ fn many_targets_answer_with_pacing_and_per_target_interval() {
     }
     for (addr, st) in s.results() {
         assert_eq!((st.sent, st.received, st.loss_percent()), (3, 3, 0), "{addr}");
-        assert_eq!(
-            (st.min(), st.avg(), st.max(), st.jitter()),
-            (Some(MS), Some(MS), Some(MS), Some(Duration::ZERO))
-        );
+        assert_eq!((st.min(), st.avg(), st.max(), st.jitter()), (Some(MS), Some(MS), Some(MS), Some(Duration::ZERO)));
     }
     let done = r.events.iter().filter(|e| matches!(e, PingEvent::Done { .. })).count();
     assert_eq!(done, 100);
@@ -421,4 +418,100 @@ fn check_ping_threshold_errors() {
     assert!(e("100", "500,60%").contains("Warning"));
     assert!(e("1,20%", "5,120%").contains("Critical"));
     assert!(e("1,20%", "NaN,50%").contains("Critical"));
+}
+
+/// fping's default mode: one packet, 3 retries, backoff 1.5, 500 ms first timeout.
+fn retrying() -> PingConfig {
+    PingConfig { retries: 3, pacing: Duration::ZERO, ..cfg(1) }
+}
+
+#[test]
+fn a_silent_target_is_tried_again_with_backed_off_timeouts() {
+    let mut s = PingSession::new(retrying(), Version::V4, [ip4(1)], Instant::ZERO).unwrap();
+    let r = run(&mut s, |_, _| vec![]);
+    // Tries at 0, 500, 500+750, 1250+1125; the last waits 1687.5 ms.
+    let at: Vec<Duration> = r.sent.iter().map(|(t, _)| t.saturating_since(Instant::ZERO)).collect();
+    assert_eq!(at, [0, 500, 1250, 2375].map(|m| m * MS));
+    assert_eq!(r.end.saturating_since(Instant::ZERO), 2375 * MS + Duration::from_micros(1_687_500));
+    let lost = r.events.iter().filter(|e| matches!(e, PingEvent::Lost { index: 0, .. })).count();
+    assert_eq!(lost, 4, "each try's timeout is reported");
+    assert_eq!(r.events.last(), Some(&PingEvent::Done { target: 0 }));
+    let st = s.target(0).unwrap().1;
+    assert_eq!((st.sent, st.received), (4, 0));
+    assert!(s.is_done());
+}
+
+#[test]
+fn a_target_answering_only_the_third_try_is_alive_and_others_are_not_retried() {
+    let mut s = PingSession::new(retrying(), Version::V4, [ip4(1), ip4(2)], Instant::ZERO).unwrap();
+    let mut tries_to_1 = 0;
+    let r = run(&mut s, |_, t| {
+        let answer = t.destination.ip() == ip4(2) || {
+            tries_to_1 += 1;
+            tries_to_1 == 3
+        };
+        if answer { vec![(2 * MS, t.destination.ip(), reply(t, Version::V4))] } else { vec![] }
+    });
+    let to = |ip| r.sent.iter().filter(|(_, t)| t.destination.ip() == ip).count();
+    assert_eq!((to(ip4(1)), to(ip4(2))), (3, 1));
+    let (a, b) = (s.target(0).unwrap().1, s.target(1).unwrap().1);
+    assert_eq!((a.sent, a.received, a.min()), (3, 1, Some(2 * MS)));
+    assert_eq!((b.sent, b.received), (1, 1));
+    assert!(s.is_done());
+    // Done once the third try was answered: 500 + 750 + 2 ms.
+    assert_eq!(r.end.saturating_since(Instant::ZERO), 1252 * MS);
+}
+
+#[test]
+fn a_slow_reply_to_an_earlier_try_counts_and_the_retry_reply_is_a_duplicate() {
+    // Every try is answered after 600 ms: past the first timeout (500), within the
+    // second (750), as fping accepts it.
+    let mut s = PingSession::new(retrying(), Version::V4, [ip4(1)], Instant::ZERO).unwrap();
+    let r = run(&mut s, echo_after(600 * MS, Version::V4));
+    assert_eq!(r.sent.len(), 2);
+    let replies: Vec<&PingEvent> = r.events.iter().filter(|e| matches!(e, PingEvent::Reply { .. })).collect();
+    assert_eq!(replies, [&PingEvent::Reply { target: 0, index: 0, rtt: 600 * MS, bytes: 64 }]);
+    assert!(r.events.contains(&PingEvent::Duplicate { target: 0, index: 0 }), "{:?}", r.events);
+    let st = s.target(0).unwrap().1;
+    assert_eq!((st.sent, st.received, st.duplicates), (2, 1, 1));
+    assert!(s.is_done());
+}
+
+#[test]
+fn a_reply_to_an_earlier_try_beyond_the_current_timeout_is_late() {
+    // Only the first try is answered, after 1300 ms: the second try (sent at 500,
+    // timeout 750) is still in flight, but 1300 > 750.
+    let mut s = PingSession::new(retrying(), Version::V4, [ip4(1)], Instant::ZERO).unwrap();
+    let r =
+        run(&mut s, |n, t| if n == 0 { vec![(1300 * MS, t.destination.ip(), reply(t, Version::V4))] } else { vec![] });
+    assert_eq!(r.sent.len(), 4);
+    let st = s.target(0).unwrap().1;
+    assert_eq!((st.received, st.late), (0, 1));
+}
+
+#[test]
+fn an_icmp_error_with_retries_left_waits_for_the_timeout_then_retries() {
+    let mut s = PingSession::new(retrying(), Version::V4, [ip4(1)], Instant::ZERO).unwrap();
+    // Refused by a router at once, answered on the second try.
+    let r = run(&mut s, |n, t| {
+        let d = if n == 0 { unreachable(t, Version::V4) } else { reply(t, Version::V4) };
+        let src = if n == 0 { IpAddr::V4(Ipv4Addr::LOCALHOST) } else { t.destination.ip() };
+        vec![(MS, src, d)]
+    });
+    let at: Vec<Duration> = r.sent.iter().map(|(t, _)| t.saturating_since(Instant::ZERO)).collect();
+    assert_eq!(at, [0, 500].map(|m| m * MS), "the retry goes at the first try's timeout");
+    let st = s.target(0).unwrap().1;
+    assert_eq!((st.sent, st.received, st.errors), (2, 1, 1));
+    assert!(matches!(r.events[0], PingEvent::Error { index: 0, .. }));
+}
+
+#[test]
+fn retries_are_refused_in_count_mode_and_backoff_is_bounded() {
+    let bad = |c: PingConfig| PingSession::new(c, Version::V4, [ip4(1)], Instant::ZERO).unwrap_err();
+    assert_eq!(bad(PingConfig { retries: 1, ..cfg(3) }), ConfigError::RetriesWithCount);
+    assert_eq!(bad(PingConfig { backoff_milli: 999, ..cfg(1) }), ConfigError::Backoff(999));
+    assert_eq!(
+        bad(PingConfig { backoff_milli: 5001, ..cfg(1) }).to_string(),
+        "backoff factor 5.0 not valid, must be between 1.0 and 5.0"
+    );
 }
