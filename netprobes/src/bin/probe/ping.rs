@@ -66,12 +66,12 @@ pub struct Args {
     /// at most 2000). --check: seconds for the whole check (default 10).
     #[arg(short = 't', long = "timeout", value_name = "MS|SECONDS")]
     timeout: Option<f64>,
-    /// Default mode: times a target that did not answer is tried again (default 3;
-    /// count mode never retries).
+    /// Default mode: times a target that did not answer is tried again (count mode
+    /// never retries).
     #[arg(short = 'r', long = "retry", value_name = "N", default_value_t = 3)]
     retry: u32,
-    /// Default mode: each retry waits this factor longer than the try before
-    /// (1.0 to 5.0, default 1.5).
+    /// Default mode: each retry waits this factor longer than the try before (1.0 to
+    /// 5.0).
     #[arg(short = 'B', long = "backoff", value_name = "F", default_value_t = 1.5)]
     backoff: f64,
     /// Echo data bytes (default 56, at least 16).
