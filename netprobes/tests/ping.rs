@@ -183,6 +183,46 @@ fn cli_output_matches_fping() {
     }
     assert_eq!(times(&run(Command::new(PROBE).args(["ping", "-q", "-C", "2", "-p", "20", "::1"]))), ["::1 : N N"]);
 
+    // -e (the reply's time), -A (addresses, not names) and -D (a Unix timestamp
+    // before each per-packet line), times masked.
+    let shape = |o: &Output| -> Vec<String> {
+        let mut v: Vec<String> = String::from_utf8_lossy(&o.stdout)
+            .lines()
+            .map(|l| {
+                l.split(' ')
+                    .map(|w| {
+                        let n = w.trim_matches(|c| "[]()".contains(c));
+                        if n.parse::<f64>().is_ok() && !n.contains(':') && n.matches('.').count() == 1 {
+                            "N"
+                        } else {
+                            w
+                        }
+                    })
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
+            .collect();
+        v.sort();
+        v
+    };
+    for args in [
+        &["-e", "127.0.0.1", "::1"][..],
+        &["-a", "-e", "127.0.0.2"],
+        &["-A", "localhost"],
+        &["-A", "-a", "-e", "localhost"],
+        &["-D", "-c", "2", "-p", "20", "127.0.0.1"],
+    ] {
+        let ours = run(Command::new(PROBE).arg("ping").args(args));
+        let fping = run(Command::new("fping").args(args));
+        assert_eq!(shape(&ours), shape(&fping), "{args:?}");
+        assert_eq!(ours.status.code(), fping.status.code(), "{args:?}");
+    }
+    let ours = run(Command::new(PROBE).args(["ping", "-D", "-c", "1", "127.0.0.1"]));
+    let out = String::from_utf8_lossy(&ours.stdout);
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs_f64();
+    let stamp: f64 = out.trim_start_matches('[').split(']').next().unwrap().parse().unwrap();
+    assert!((now - stamp).abs() < 60.0, "a Unix time: {out}");
+
     // -s: the totals block, times and elapsed time aside.
     for args in [&["-s", "127.0.0.1", "::1"][..], &["-q", "-s", "-c", "3", "-p", "20", "127.0.0.1"]] {
         let ours = run(Command::new(PROBE).arg("ping").args(args));

@@ -1,5 +1,5 @@
 //! `bergamot-probe ping`: ICMP echo with fping's flags and output (`-c -q -i -p -t -r
-//! -B -b -f -a -u -g -C -s`, summaries `name : xmt/rcv/%loss = …` on stderr, fping's exit codes), or with
+//! -B -b -f -a -u -g -C -s -e -A -D`, summaries `name : xmt/rcv/%loss = …` on stderr, fping's exit codes), or with
 //! `--check`, check_ping's flags (`-H -w -c -p -t`), output and plugin exit codes.
 //! The probing itself is the library's `PingSession` on the driver; this file only
 //! reads flags, resolves names and prints.
@@ -50,6 +50,15 @@ pub struct Args {
     /// (fping -s).
     #[arg(short = 's', long = "stats")]
     stats: bool,
+    /// With "is alive" (or -a), the round-trip time of the reply (fping -e).
+    #[arg(short = 'e', long = "elapsed")]
+    elapsed: bool,
+    /// Show targets by address rather than by the name given (fping -A).
+    #[arg(short = 'A', long = "addr")]
+    by_addr: bool,
+    /// A Unix timestamp before each per-packet line (fping -D).
+    #[arg(short = 'D', long = "timestamp")]
+    timestamp: bool,
     /// Targets are a range: `START END` (inclusive) or one `ADDRESS/PREFIX`, IPv4
     /// (fping -g).
     #[arg(short = 'g', long = "generate")]
@@ -411,7 +420,10 @@ fn fping_mode(args: Args) -> ExitCode {
     let mut targets = Vec::with_capacity(names.len());
     for n in names {
         match resolve(&n, want) {
-            Ok(addr) => targets.push(Target { name: n, addr, pos: targets.len() }),
+            Ok(addr) => {
+                let name = if args.by_addr { addr.to_string() } else { n };
+                targets.push(Target { name, addr, pos: targets.len() });
+            }
             Err(e) => {
                 // Like fping, -q silences this too; the exit code still says 2.
                 if !args.quiet {
@@ -427,6 +439,20 @@ fn fping_mode(args: Args) -> ExitCode {
     let (only_alive, only_unreach) = (args.alive, args.unreach);
     // With -a or -u fping prints no per-packet lines, and -q does not hide the names.
     let per_packet = !quiet && !only_alive && !only_unreach;
+    let (elapsed, timestamp) = (args.elapsed, args.timestamp);
+    // fping's -D: wall-clock seconds with five decimals.
+    let stamp = || {
+        if !timestamp {
+            return String::new();
+        }
+        let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+        format!("[{:.5}] ", t.as_secs_f64())
+    };
+    // -e: the reply's time after the name (a target alive in default mode has one).
+    let rtt_of = |st: &TargetStats| match (elapsed, st.min()) {
+        (true, Some(rtt)) => format!(" ({} ms)", fmt_ms(rtt)),
+        _ => String::new(),
+    };
     let bytes = 8 + args.size;
     // -C: every round-trip time, by target and packet.
     let times: std::sync::Mutex<Vec<Vec<Option<Duration>>>> =
@@ -450,15 +476,18 @@ fn fping_mode(args: Args) -> ExitCode {
             PingEvent::Reply { index, rtt, .. } if per_packet && count_mode => {
                 let avg = st.avg().map_or("NaN".into(), fmt_ms);
                 let loss = loss_so_far(st, index);
-                println!("{name:<width$} : [{index}], {bytes} bytes, {} ms ({avg} avg, {loss}% loss)", fmt_ms(rtt));
+                let at = stamp();
+                println!("{at}{name:<width$} : [{index}], {bytes} bytes, {} ms ({avg} avg, {loss}% loss)", fmt_ms(rtt));
             }
             PingEvent::Lost { index, .. } if per_packet && count_mode => {
                 let avg = st.avg().map_or("NaN".into(), fmt_ms);
                 let loss = loss_so_far(st, index);
-                println!("{name:<width$} : [{index}], timed out ({avg} avg, {loss}% loss)");
+                let at = stamp();
+                println!("{at}{name:<width$} : [{index}], timed out ({avg} avg, {loss}% loss)");
             }
-            PingEvent::Duplicate { index, .. } if !quiet => {
-                eprintln!("{name:<width$} : duplicate for [{index}], {bytes} bytes");
+            // fping reports duplicates where it prints no per-packet lines, -q or not.
+            PingEvent::Duplicate { index, rtt, .. } if !(per_packet && count_mode) => {
+                eprintln!("{name} : duplicate for [{index}], {bytes} bytes, {} ms", fmt_ms(rtt));
             }
             PingEvent::Error { from, error, .. } if !quiet => {
                 eprintln!("{} from {from} for ICMP Echo sent to {}", error.describe(v), t.addr);
@@ -466,12 +495,15 @@ fn fping_mode(args: Args) -> ExitCode {
             PingEvent::Done { .. }
                 if !count_mode && (only_alive || only_unreach) && (st.received > 0) == only_alive =>
             {
-                println!("{name}");
+                println!("{name}{}", rtt_of(st));
             }
             PingEvent::Done { .. } if only_alive || only_unreach => {}
             PingEvent::Done { .. } if !quiet && !count_mode => {
-                let word = if st.received > 0 { "alive" } else { "unreachable" };
-                println!("{name} is {word}");
+                if st.received > 0 {
+                    println!("{name} is alive{}", rtt_of(st));
+                } else {
+                    println!("{name} is unreachable");
+                }
             }
             _ => {}
         }

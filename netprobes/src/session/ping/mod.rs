@@ -167,10 +167,11 @@ pub enum PingEvent {
         rtt: Duration,
         bytes: usize,
     },
-    /// A second reply to an answered packet.
+    /// A second reply to an answered packet (`rtt` since the packet it answers).
     Duplicate {
         target: usize,
         index: u32,
+        rtt: Duration,
     },
     /// A reply after its packet timed out (or after its slot was reused).
     Late {
@@ -577,7 +578,8 @@ impl PingSession {
                 if let Some(t) = self.targets.get_mut(ti) {
                     t.stats.duplicates += 1;
                 }
-                self.events.push_back(PingEvent::Duplicate { target: ti, index: slot.index });
+                let rtt = now.saturating_since(Instant(slot.sent_at));
+                self.events.push_back(PingEvent::Duplicate { target: ti, index: slot.index, rtt });
             }
             (true, SlotState::Retried) if self.accept_retried(now, si, slot) => {}
             _ => {

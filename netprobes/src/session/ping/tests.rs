@@ -205,7 +205,7 @@ fn duplicates_and_late_replies_are_counted_and_ignored() {
     });
     let (_, st) = s.target(0).unwrap();
     assert_eq!((st.sent, st.received, st.duplicates, st.late, st.loss_percent()), (2, 1, 1, 1, 50));
-    assert!(r.events.contains(&PingEvent::Duplicate { target: 0, index: 0 }));
+    assert!(r.events.contains(&PingEvent::Duplicate { target: 0, index: 0, rtt: 2 * MS }));
     assert!(r.events.contains(&PingEvent::Lost { target: 0, index: 1 }));
     assert!(r.events.contains(&PingEvent::Late { target: 0 }));
 }
@@ -471,7 +471,9 @@ fn a_slow_reply_to_an_earlier_try_counts_and_the_retry_reply_is_a_duplicate() {
     assert_eq!(r.sent.len(), 2);
     let replies: Vec<&PingEvent> = r.events.iter().filter(|e| matches!(e, PingEvent::Reply { .. })).collect();
     assert_eq!(replies, [&PingEvent::Reply { target: 0, index: 0, rtt: 600 * MS, bytes: 64 }]);
-    assert!(r.events.contains(&PingEvent::Duplicate { target: 0, index: 0 }), "{:?}", r.events);
+    // The retry (sent at 500 ms) is answered at 1100 ms.
+    let dup = PingEvent::Duplicate { target: 0, index: 0, rtt: 600 * MS };
+    assert!(r.events.contains(&dup), "{:?}", r.events);
     let st = s.target(0).unwrap().1;
     assert_eq!((st.sent, st.received, st.duplicates), (2, 1, 1));
     assert!(s.is_done());
