@@ -30,6 +30,7 @@ import argparse
 import json
 import os
 import shutil
+import socket
 import statistics
 import subprocess
 import sys
@@ -66,6 +67,10 @@ CHECK_NRPE = "/usr/lib/nagios/plugins/check_nrpe"
 GOAL_CPU = 20.0   # check_nrpe client CPU per check / ours must be at least this
 GOAL_WALL = 5.0   # check_nrpe wall per check / ours must be at least this
 EXPECTED = b"OK - bench\n"
+# What both clients print from the forkless responder (netprobes/examples/nrpe_responder).
+EXPECTED_RESPONDER = b"OK - bench|time=0.001s\n"
+# The mode that runs against the responder instead of nrpe.
+RESPONDER = "plaintext, forkless responder"
 
 
 # --------------------------------------------------------------------------- peers
@@ -127,6 +132,42 @@ class Server:
             self.proc.wait()
 
 
+def build_responder() -> Path:
+    cmd = ["cargo", "build", "--release", "-p", "bergamot-netprobes", "--example", "nrpe_responder"]
+    log(f"building: {' '.join(cmd)}  (in {REPO})")
+    if subprocess.run(cmd, cwd=REPO).returncode != 0:
+        die("cargo build of the nrpe_responder example failed (see above)")
+    target = Path(os.environ.get("CARGO_TARGET_DIR", REPO / "target"))
+    exe = (target if target.is_absolute() else REPO / target) / "release" / "examples" / "nrpe_responder"
+    if not exe.exists():
+        die(f"build succeeded but {exe} does not exist")
+    return exe
+
+
+class Responder:
+    """The benchmark's own plaintext NRPE responder (one thread, epoll, no fork per
+    query): what the clients cost when the server costs almost nothing."""
+
+    def __init__(self, exe: Path):
+        self.port = free_port()
+        self.proc = subprocess.Popen([str(exe), "--listen", f"127.0.0.1:{self.port}"],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        for _ in range(400):
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+                    return
+            except OSError:
+                if self.proc.poll() is not None:
+                    die(f"nrpe_responder exited ({self.proc.returncode}) before listening")
+                time.sleep(0.025)
+        die("nrpe_responder not listening after 10 s")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+
 # --------------------------------------------------------------------------- ours
 
 
@@ -150,15 +191,15 @@ def busy_cpu_s() -> float:
     return (sum(fields) - fields[3] - fields[4]) / hz
 
 
-def run_forks(cmd: list[str], n: int, k: int) -> dict:
-    """n forks of cmd, at most k at once; every one must print EXPECTED and exit 0."""
+def run_forks(cmd: list[str], n: int, k: int, expected: bytes) -> dict:
+    """n forks of cmd, at most k at once; every one must print `expected` and exit 0."""
     busy0 = busy_cpu_s()
-    r = benchlib.run_forks(cmd, n, k, lambda rc, out: rc == 0 and out == EXPECTED)
+    r = benchlib.run_forks(cmd, n, k, lambda rc, out: rc == 0 and out == expected)
     r["busy_s"] = busy_cpu_s() - busy0
     return r
 
 
-def run_one(cmd: list[str], n: int) -> dict:
+def run_one(cmd: list[str], n: int, expected: bytes) -> dict:
     """One child doing all n checks. Its peak RSS is sampled from /proc (VmHWM) while
     it runs: wait4's ru_maxrss would include the pages of this Python process, which
     the child shares until it execs (vfork)."""
@@ -178,7 +219,7 @@ def run_one(cmd: list[str], n: int) -> dict:
     out = p.stdout.read() if p.stdout else b""
     err = p.stderr.read().decode(errors="replace") if p.stderr else ""
     rc = os.waitstatus_to_exitcode(status)
-    ok = rc == 0 and out == EXPECTED and f"{n} checks in" in err and f": {n} OK," in err
+    ok = rc == 0 and out == expected and f"{n} checks in" in err and f": {n} OK," in err
     resumed = 0
     if "TLS sessions resumed" in err:
         try:
@@ -234,7 +275,10 @@ def render(results: dict, m: dict, meta: dict) -> str:
              f"check, as a fork-per-check scheduler runs it, one after another and {k} at once. "
              f"bergamot-probe: `bergamot-probe nrpe … --repeat {n} --concurrency K`, one process, "
              "checks on the io_uring driver; with TLS it resumes the first check's session (the "
-             "server's ticket), so later checks skip the key exchange that check_nrpe pays every time.\n")
+             "server's ticket), so later checks skip the key exchange that check_nrpe pays every time. "
+             f"A third mode, *{RESPONDER}*, runs both clients against the benchmark's own plaintext "
+             "responder (`netprobes/examples/nrpe_responder`: one thread, no fork per query) to show "
+             "what the clients cost when the server costs next to nothing; it is not the goal's server.\n")
     L.append(f"Machine: {m['nproc']} CPUs ({m['cpu']}), Linux {m['kernel']}; {m['date']}; commit "
              f"{m['commit']}. Medians of {meta['repeats']} runs ({meta['repeats_slow']} for check_nrpe "
              "over TLS one after another). Client CPU = user + system of the client processes "
@@ -272,13 +316,19 @@ def render(results: dict, m: dict, meta: dict) -> str:
         wkk = ratio("check_nrpe_par", "ours_par", "wall_s")
         res["ratios"] = {"cpu": cpu, "wall_seq_seq": w11, "wall_seq_par": w1k, "wall_par_par": wkk}
         L.append(f"| {mode} | {fmt_x(cpu)} | {fmt_x(w11)} | {fmt_x(w1k)} | {fmt_x(wkk)} |")
-        if cpu is not None and w1k is not None:
+        if cpu is not None and w1k is not None and mode != RESPONDER:
             ok = cpu >= GOAL_CPU and w1k >= GOAL_WALL
             goals.append(f"{mode}: {cpu:.1f}× less CPU, {w1k:.1f}× less wall ({'met' if ok else 'NOT met'})")
     L.append("")
     L.append(f"Goal: at least {GOAL_CPU:.0f}× less client CPU and {GOAL_WALL:.0f}× less wall per check than "
              f"{n:,} check_nrpe forks (one after another, ours {k} at once). "
              + ("; ".join(goals) + "." if goals else "Not evaluated."))
+    light = results.get(RESPONDER, {}).get("ratios", {})
+    if light.get("cpu") and light.get("wall_seq_par"):
+        L.append("")
+        L.append(f"Against the forkless responder the same clients differ by {light['cpu']:.1f}× in CPU "
+                 f"and {light['wall_seq_par']:.1f}× in wall per check: what the client itself costs, once "
+                 "the server no longer sets the pace.")
     L.append("")
     L.append("Wall per check is bounded by the server: for every connection nrpe forks a child, "
              "which forks again, drops privileges in a third process (reading /etc/passwd and "
@@ -315,12 +365,15 @@ def main(argv=None) -> None:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--repeats-slow", type=int, default=1,
                     help="repeats of check_nrpe over TLS one after another (~70 ms a check)")
-    ap.add_argument("--modes", default="plaintext,TLS")
+    ap.add_argument("--modes", default=f"plaintext,TLS,{RESPONDER}",
+                    help="plaintext and TLS against nrpe; the responder mode against the forkless "
+                         "responder (default: all three)")
     ap.add_argument("--out", default=str(REPO / "benches" / "README.md"))
     ap.add_argument("--no-write", action="store_true", help="print the table, leave --out alone")
     args = ap.parse_args(argv)
     n, k = args.checks, max(1, args.concurrency)
-    modes = [m.strip() for m in args.modes.split(",") if m.strip()]
+    modes = [m.strip() for m in args.modes.replace(RESPONDER, "@R").split(",") if m.strip()]
+    modes = [RESPONDER if m == "@R" else m for m in modes]
 
     ensure_peers()
     version = nrpe_version()
@@ -336,20 +389,21 @@ def main(argv=None) -> None:
     try:
         for mode in modes:
             tls = mode.lower() == "tls"
-            srv = Server(work, mode.lower(), tls)
+            expected = EXPECTED_RESPONDER if mode == RESPONDER else EXPECTED
+            srv = Responder(build_responder()) if mode == RESPONDER else Server(work, mode.lower(), tls)
             servers.append(srv)
             # Both clients must get the answer before anything is timed.
             for cmd in (check_nrpe_cmd(srv.port, tls), probe_cmd(exe, srv.port, tls, 1, 1)):
                 out = subprocess.run(cmd, capture_output=True)
-                if out.returncode != 0 or out.stdout != EXPECTED:
+                if out.returncode != 0 or out.stdout != expected:
                     die(f"`{' '.join(cmd)}` exits {out.returncode} with {out.stdout!r} {out.stderr!r}")
             log(f"\n== {mode}: nrpe on port {srv.port}")
             plan = [
-                ("check_nrpe_seq", lambda: run_forks(check_nrpe_cmd(srv.port, tls), n, 1),
+                ("check_nrpe_seq", lambda: run_forks(check_nrpe_cmd(srv.port, tls), n, 1, expected),
                  args.repeats_slow if tls else args.repeats),
-                ("check_nrpe_par", lambda: run_forks(check_nrpe_cmd(srv.port, tls), n, k), args.repeats),
-                ("ours_seq", lambda: run_one(probe_cmd(exe, srv.port, tls, n, 1), n), args.repeats),
-                ("ours_par", lambda: run_one(probe_cmd(exe, srv.port, tls, n, k), n), args.repeats),
+                ("check_nrpe_par", lambda: run_forks(check_nrpe_cmd(srv.port, tls), n, k, expected), args.repeats),
+                ("ours_seq", lambda: run_one(probe_cmd(exe, srv.port, tls, n, 1), n, expected), args.repeats),
+                ("ours_par", lambda: run_one(probe_cmd(exe, srv.port, tls, n, k), n, expected), args.repeats),
             ]
             runs: dict[str, list] = {key: [] for key, _, _ in plan}
             # Interleaved rounds, so drift in the machine's load hits every client alike.
