@@ -53,12 +53,31 @@ fuzz_target!(|data: &[u8]| {
     {
         let config =
             PingConfig { count: 2, ident: 0, cookie: 0, timeout: Duration::from_millis(100), ..PingConfig::default() };
-        let mut s = PingSession::new(config, version, [target], Instant::ZERO).expect("valid config");
+        let mut s = PingSession::new(config.clone(), version, [target], Instant::ZERO).expect("valid config");
         let _ = s.poll_transmit(Instant::ZERO);
         s.handle_datagram(Instant::from_nanos(1_000), SocketAddr::new(target, 0), data);
         s.handle_timeout(Instant::from_nanos(2_000));
         while s.poll_event().is_some() {}
         let (_, st) = s.target(0).expect("one target");
         assert!(st.received + st.errors <= st.sent && st.sent <= 2);
+
+        // fping's default mode: the first try timed out and was retried, so the
+        // datagram (twice) may answer the first try, the retry, or be late.
+        let config = PingConfig { count: 1, retries: 2, ..config };
+        let mut s = PingSession::new(config, version, [target], Instant::ZERO).expect("valid config");
+        let _ = s.poll_transmit(Instant::ZERO);
+        let ms = |n: u64| Instant::from_nanos(n * 1_000_000);
+        s.handle_timeout(ms(100));
+        let _ = s.poll_transmit(ms(100));
+        for at in [ms(150), ms(160)] {
+            s.handle_datagram(at, SocketAddr::new(target, 0), data);
+        }
+        s.handle_timeout(ms(10_000));
+        let _ = s.poll_transmit(ms(10_000));
+        s.handle_timeout(ms(20_000));
+        while s.poll_event().is_some() {}
+        let (_, st) = s.target(0).expect("one target");
+        assert!(st.received <= 1 && st.sent <= 3, "{st:?}");
+        assert!(s.is_done());
     }
 });
