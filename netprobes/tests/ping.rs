@@ -110,6 +110,17 @@ fn mask_times(line: &str) -> String {
     }
 }
 
+/// `line` with every decimal number (a time, a timestamp) replaced by `N`.
+fn mask_decimals(line: &str) -> String {
+    line.split(' ')
+        .map(|w| {
+            let n = w.trim_matches(|c| "[]()".contains(c));
+            if n.parse::<f64>().is_ok() && !n.contains(':') && n.matches('.').count() == 1 { "N" } else { w }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 #[test]
 fn cli_output_matches_fping() {
     tools();
@@ -186,22 +197,7 @@ fn cli_output_matches_fping() {
     // -e (the reply's time), -A (addresses, not names) and -D (a Unix timestamp
     // before each per-packet line), times masked.
     let shape = |o: &Output| -> Vec<String> {
-        let mut v: Vec<String> = String::from_utf8_lossy(&o.stdout)
-            .lines()
-            .map(|l| {
-                l.split(' ')
-                    .map(|w| {
-                        let n = w.trim_matches(|c| "[]()".contains(c));
-                        if n.parse::<f64>().is_ok() && !n.contains(':') && n.matches('.').count() == 1 {
-                            "N"
-                        } else {
-                            w
-                        }
-                    })
-                    .collect::<Vec<_>>()
-                    .join(" ")
-            })
-            .collect();
+        let mut v: Vec<String> = String::from_utf8_lossy(&o.stdout).lines().map(mask_decimals).collect();
         v.sort();
         v
     };
@@ -522,4 +518,65 @@ fn default_mode_retries_with_backoff_like_fping() {
         "fping: backoff factor 6.0 not valid, must be between 1.0 and 5.0\n"
     );
     assert_eq!(bad.status.code(), Some(1));
+}
+
+/// Runs `cmd` with stdout piped, sends SIGINT once `lines` lines came out, and
+/// returns everything it printed and its status (fping goes through `stdbuf -oL`, or
+/// its piped stdout would wait in stdio's buffer).
+fn interrupt_after_lines(cmd: &mut Command, lines: usize) -> Output {
+    use std::io::{BufRead, BufReader, Read};
+    let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn");
+    let mut out = BufReader::new(child.stdout.take().expect("piped"));
+    let mut seen = String::new();
+    for _ in 0..lines {
+        assert!(out.read_line(&mut seen).expect("read") > 0, "ended early: {seen}");
+    }
+    let pid = child.id().to_string();
+    assert!(Command::new("kill").args(["-INT", &pid]).status().expect("kill").success());
+    out.read_to_string(&mut seen).expect("read");
+    let mut err = String::new();
+    child.stderr.take().expect("piped").read_to_string(&mut err).expect("read");
+    let status = child.wait().expect("wait");
+    Output { status, stdout: seen.into_bytes(), stderr: err.into_bytes() }
+}
+
+#[test]
+fn ctrl_c_ends_loop_and_default_mode_with_what_was_measured_like_fping() {
+    tools();
+    // -l: per-packet lines until Ctrl-C, then the summaries of the packets settled.
+    let args = ["-l", "-p", "50", "127.0.0.1", "::1"];
+    let ours = interrupt_after_lines(Command::new(PROBE).arg("ping").args(args), 6);
+    let fping = interrupt_after_lines(Command::new("stdbuf").args(["-oL", "fping"]).args(args), 6);
+    // (The two families run apart in ours: compare one target's first line.)
+    let first = |o: &Output| {
+        let out = String::from_utf8_lossy(&o.stdout).to_string();
+        out.lines().find(|l| l.starts_with("127.0.0.1 : [0]")).map(mask_decimals).unwrap_or(out)
+    };
+    assert_eq!(first(&ours), first(&fping));
+    assert_eq!(first(&ours), "127.0.0.1 : [0], 64 bytes, N ms N avg, 0% loss)");
+    for (who, o) in [("ours", &ours), ("fping", &fping)] {
+        let err = String::from_utf8_lossy(&o.stderr);
+        let sums: Vec<&str> = err.lines().filter(|l| l.contains("xmt/rcv")).collect();
+        assert_eq!(sums.len(), 2, "{who}: {err}");
+        for l in sums {
+            let (sent, received, loss) = xmt_rcv_loss(l);
+            assert!(sent >= 3 && received == sent && loss == 0, "{who}: {l}");
+        }
+        assert_eq!(o.status.code(), Some(0), "{who}");
+    }
+
+    // Default mode: the target still waiting for its answer is reported unreachable.
+    let ns = Netns::new(LOSSY);
+    let args = ["-t", "5000", "-r", "0", "127.0.0.1", "10.200.0.3"];
+    let ip = |cmd: &[&str]| {
+        let mut c = Command::new("ip");
+        c.args(["netns", "exec", &ns.a]).args(cmd).args(args);
+        c
+    };
+    let ours = interrupt_after_lines(&mut ip(&[PROBE, "ping"]), 1);
+    let fping = interrupt_after_lines(&mut ip(&["stdbuf", "-oL", "fping"]), 1);
+    for (who, o) in [("ours", &ours), ("fping", &fping)] {
+        assert_eq!(String::from_utf8_lossy(&o.stdout), "127.0.0.1 is alive\n10.200.0.3 is unreachable\n", "{who}");
+        assert_eq!(o.status.code(), Some(1), "{who}");
+    }
 }

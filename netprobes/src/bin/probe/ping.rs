@@ -1,5 +1,5 @@
 //! `bergamot-probe ping`: ICMP echo with fping's flags and output (`-c -q -i -p -t -r
-//! -B -b -f -a -u -g -C -s -e -A -D`, summaries `name : xmt/rcv/%loss = …` on stderr, fping's exit codes), or with
+//! -B -b -f -a -u -g -C -s -e -A -D -l`, Ctrl-C printing what was measured), summaries `name : xmt/rcv/%loss = …` on stderr, fping's exit codes), or with
 //! `--check`, check_ping's flags (`-H -w -c -p -t`), output and plugin exit codes.
 //! The probing itself is the library's `PingSession` on the driver; this file only
 //! reads flags, resolves names and prints.
@@ -9,7 +9,7 @@ use std::hash::{BuildHasher, Hasher};
 use std::io::{BufRead, Write};
 use std::net::{IpAddr, ToSocketAddrs};
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::Duration;
 
 use bergamot_netprobes::driver::{
@@ -18,6 +18,8 @@ use bergamot_netprobes::driver::{
 use bergamot_netprobes::session::ping::{CheckPing, PingConfig, PingEvent, PingSession, TargetStats};
 use bergamot_netprobes::time::{Instant, MonotonicClock};
 use bergamot_netprobes::wire::icmp::Version;
+
+use super::interrupt::Interrupt;
 
 #[derive(Debug, clap::Args)]
 #[command(
@@ -37,6 +39,9 @@ pub struct Args {
     /// lost packet (fping -C).
     #[arg(short = 'C', long = "vcount", value_name = "N", conflicts_with = "count")]
     vcount: Option<String>,
+    /// Loop: ping every -p ms until Ctrl-C, then print the summaries (fping -l).
+    #[arg(short = 'l', long = "loop", conflicts_with_all = ["count", "vcount"])]
+    loop_: bool,
     /// Only the final summary (fping -q).
     #[arg(short = 'q', long = "quiet")]
     quiet: bool,
@@ -199,6 +204,7 @@ fn ping_family(
     base: &PingConfig,
     io: IoChoice,
     limit: Option<Duration>,
+    stop: Option<&Interrupt>,
     on_event: &(dyn Fn(&Target, &TargetStats, PingEvent, Version) + Sync),
 ) -> Result<FamilyRun, DriverError> {
     let socket = DatagramSocket::icmp(version == Version::V6)?;
@@ -239,7 +245,7 @@ fn ping_family(
             let name = targets.iter().find(|t| t.addr == to.ip()).map_or(to.ip().to_string(), |t| t.name.clone());
             eprintln!("{name}: error while sending ping: {}", std::io::Error::from(errno));
         }
-        if runner.is_idle() {
+        if runner.is_idle() || stop.is_some_and(Interrupt::hit) {
             break;
         }
         let now = runner.clock().now();
@@ -253,7 +259,18 @@ fn ping_family(
         runner.wait(until)?;
     }
     let session = runner.into_session();
-    Ok(FamilyRun { stats: session.results().map(|(_, s)| *s).collect() })
+    // Stopped early (Ctrl-C): packets still in flight are neither sent nor lost yet,
+    // as fping counts them.
+    let stats = session
+        .results()
+        .enumerate()
+        .map(|(i, (_, s))| {
+            let mut s = *s;
+            s.sent -= session.in_flight(i).min(s.sent);
+            s
+        })
+        .collect();
+    Ok(FamilyRun { stats })
 }
 
 /// Runs both families at once (IPv6 on a second thread: a runner stays on the
@@ -263,12 +280,14 @@ fn ping_all(
     config: &PingConfig,
     io: IoChoice,
     limit: Option<Duration>,
+    stop: Option<&Interrupt>,
     on_event: &(dyn Fn(&Target, &TargetStats, PingEvent, Version) + Sync),
 ) -> Result<Vec<TargetStats>, DriverError> {
     let (v4, v6): (Vec<Target>, Vec<Target>) = targets.iter().cloned().partition(|t| t.addr.is_ipv4());
     let (r4, r6) = std::thread::scope(|s| {
-        let h6 = (!v6.is_empty()).then(|| s.spawn(|| ping_family(Version::V6, &v6, config, io, limit, on_event)));
-        let r4 = if v4.is_empty() { None } else { Some(ping_family(Version::V4, &v4, config, io, limit, on_event)) };
+        let h6 = (!v6.is_empty()).then(|| s.spawn(|| ping_family(Version::V6, &v6, config, io, limit, stop, on_event)));
+        let r4 =
+            if v4.is_empty() { None } else { Some(ping_family(Version::V4, &v4, config, io, limit, stop, on_event)) };
         let r6 = h6.map(|h| {
             h.join().unwrap_or_else(|_| {
                 Err(DriverError::Io { what: "ping thread", source: std::io::Error::other("panicked") })
@@ -374,8 +393,10 @@ fn fping_mode(args: Args) -> ExitCode {
     }
     let verbose = args.vcount.is_some();
     let count_arg = args.count.as_deref().or(args.vcount.as_deref());
-    let count_mode = count_arg.is_some();
+    // Loop mode prints as count mode does, for as many packets as it takes.
+    let count_mode = count_arg.is_some() || args.loop_;
     let count = match count_arg.map(str::parse::<u32>) {
+        None if args.loop_ => u32::MAX,
         None => 1,
         Some(Ok(n)) if n > 0 => n,
         Some(_) => {
@@ -386,7 +407,7 @@ fn fping_mode(args: Args) -> ExitCode {
     let period = args.period.map_or(Duration::from_millis(1000), ms);
     let timeout = match args.timeout {
         Some(t) => ms(t),
-        // fping: 500 ms, but in count mode the period, up to 2 s.
+        // fping: 500 ms, but in count and loop mode the period, up to 2 s.
         None if count_mode => period.min(Duration::from_secs(2)),
         None => Duration::from_millis(500),
     };
@@ -459,8 +480,13 @@ fn fping_mode(args: Args) -> ExitCode {
         std::sync::Mutex::new(if verbose { vec![vec![None; count as usize]; targets.len()] } else { Vec::new() });
     // -s: timeouts and ICMP errors seen.
     let (timeouts, other_icmp) = (AtomicU32::new(0), AtomicU32::new(0));
+    // Targets whose every packet is settled (and, in default mode, reported).
+    let settled: Vec<AtomicBool> = targets.iter().map(|_| AtomicBool::new(false)).collect();
     let on_event = |t: &Target, st: &TargetStats, e: PingEvent, v: Version| {
         let name = &t.name;
+        if let (PingEvent::Done { .. }, Some(done)) = (&e, settled.get(t.pos)) {
+            done.store(true, Ordering::Relaxed);
+        }
         match e {
             PingEvent::Lost { .. } => timeouts.fetch_add(1, Ordering::Relaxed),
             PingEvent::Error { .. } => other_icmp.fetch_add(1, Ordering::Relaxed),
@@ -509,13 +535,26 @@ fn fping_mode(args: Args) -> ExitCode {
         }
     };
     let started = std::time::Instant::now();
-    let stats = match ping_all(&targets, &config, args.io, None, &on_event) {
+    // Ctrl-C ends the run early with everything measured so far printed, as fping.
+    let interrupt = Interrupt::catch();
+    let stats = match ping_all(&targets, &config, args.io, None, Some(&interrupt), &on_event) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("bergamot-probe ping: {e}");
             return ExitCode::from(FPING_SYSCALL);
         }
     };
+    // Interrupted in default mode: targets still waiting have not answered.
+    for (t, st) in targets.iter().zip(&stats) {
+        if count_mode || st.received > 0 || settled.get(t.pos).is_some_and(|d| d.load(Ordering::Relaxed)) {
+            continue;
+        }
+        if only_unreach {
+            println!("{}", t.name);
+        } else if !quiet && !only_alive {
+            println!("{} is unreachable", t.name);
+        }
+    }
     if count_mode {
         let mut err = std::io::stderr().lock();
         if !quiet {
@@ -525,7 +564,9 @@ fn fping_mode(args: Args) -> ExitCode {
         for (t, st) in targets.iter().zip(&stats) {
             let line = match times.get(t.pos) {
                 Some(rtts) => {
-                    let list: Vec<String> = rtts.iter().map(|r| r.map_or_else(|| "-".to_owned(), fmt_ms)).collect();
+                    // Only the packets sent (fewer after Ctrl-C).
+                    let sent = rtts.iter().take(st.sent as usize);
+                    let list: Vec<String> = sent.map(|r| r.map_or_else(|| "-".to_owned(), fmt_ms)).collect();
                     format!("{:<width$} : {}", t.name, list.join(" "))
                 }
                 None => fping_summary(&t.name, width, st),
@@ -644,7 +685,7 @@ fn check_mode(args: Args) -> ExitCode {
         ..PingConfig::default()
     };
     let target = Target { name: host.clone(), addr, pos: 0 };
-    match ping_all(std::slice::from_ref(&target), &config, args.io, Some(limit), &|_, _, _, _| {}) {
+    match ping_all(std::slice::from_ref(&target), &config, args.io, Some(limit), None, &|_, _, _, _| {}) {
         Ok(stats) => {
             let r = check.evaluate(stats.first().unwrap_or(&TargetStats::default()));
             println!("{}", r.output);

@@ -417,6 +417,12 @@ impl PingSession {
         self.targets.get(i).map(|t| (t.addr, &t.stats))
     }
 
+    /// Packets of target `i` sent and not yet answered, lost or refused (fping leaves
+    /// them out of a summary printed early).
+    pub fn in_flight(&self, i: usize) -> u32 {
+        self.targets.get(i).map_or(0, |t| t.outstanding)
+    }
+
     /// All targets in the order given, with their results.
     pub fn results(&self) -> impl Iterator<Item = (IpAddr, &TargetStats)> {
         self.targets.iter().map(|t| (t.addr, &t.stats))
