@@ -5,6 +5,8 @@
 //! `poll_timeout` tells the next deadline. A session never blocks, never reads the
 //! clock and never touches a socket.
 
+#[cfg(test)]
+mod icmp_peer;
 pub mod nrpe;
 pub mod ping;
 pub mod pinger;

@@ -2,6 +2,7 @@
 //! duplicate replies, ICMP errors; and check_ping's thresholds.
 
 use super::*;
+use crate::session::icmp_peer::{emit, reply, request, with_ipv4_header};
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 const MS: Duration = Duration::from_millis(1);
@@ -12,42 +13,6 @@ fn ip4(i: u32) -> IpAddr {
 
 fn cfg(count: u32) -> PingConfig {
     PingConfig { count, ident: 0x4242, cookie: 0xc0ffee, ..PingConfig::default() }
-}
-
-/// The echo request inside a transmit.
-fn request(t: &Transmit, v: Version) -> (u16, u16, Vec<u8>) {
-    let p = Packet::new_checked(&t.payload[..]).unwrap();
-    match Repr::parse(v, &p).unwrap() {
-        Repr::EchoRequest { ident, seq_no, data } => (ident, seq_no, data.to_vec()),
-        other => panic!("{other:?}"),
-    }
-}
-
-fn emit(v: Version, r: Repr<'_>) -> Vec<u8> {
-    let mut b = vec![0u8; r.buffer_len(v)];
-    r.emit(v, &mut Packet::new_checked(&mut b[..]).unwrap()).unwrap();
-    b
-}
-
-/// What a raw v4 socket delivers: an IPv4 header from `src`, then the message.
-fn with_ipv4_header(src: IpAddr, msg: &[u8]) -> Vec<u8> {
-    let IpAddr::V4(src) = src else { panic!() };
-    let mut b = vec![0x45, 0, 0, 0, 0, 0, 0, 0, 64, 1, 0, 0];
-    b[2..4].copy_from_slice(&((20 + msg.len()) as u16).to_be_bytes());
-    b.extend_from_slice(&src.octets());
-    b.extend_from_slice(&[127, 0, 0, 1]);
-    b.extend_from_slice(msg);
-    b
-}
-
-/// The reply a target sends back, as the socket of that family delivers it.
-fn reply(t: &Transmit, v: Version) -> Vec<u8> {
-    let (ident, seq_no, data) = request(t, v);
-    let msg = emit(v, Repr::EchoReply { ident, seq_no, data: &data });
-    match v {
-        Version::V4 => with_ipv4_header(t.destination.ip(), &msg),
-        Version::V6 => msg,
-    }
 }
 
 /// A router's "host unreachable" for `t`.
