@@ -321,6 +321,8 @@ pub struct PingSession {
     deadlines: BinaryHeap<Reverse<(u64, u32, u64)>>,
     /// No packet before this (global pacing).
     next_allowed: Instant,
+    /// `config.timeout` in nanoseconds: a target's timeout again after a reply.
+    timeout_ns: u64,
     events: VecDeque<PingEvent>,
     remaining: usize,
     /// Datagrams that were not ours or not understood (other processes' ICMP, our
@@ -390,6 +392,7 @@ impl PingSession {
             retry_queue: VecDeque::new(),
             deadlines: BinaryHeap::with_capacity(in_flight_max),
             next_allowed: now,
+            timeout_ns,
             events: VecDeque::with_capacity(in_flight_max.min(4096)),
             ignored: 0,
             config,
@@ -527,7 +530,7 @@ impl PingSession {
         if let Some(s) = self.slots.get_mut(si) {
             s.state = SlotState::Answered;
         }
-        let base = u64::try_from(self.config.timeout.as_nanos()).unwrap_or(u64::MAX);
+        let base = self.timeout_ns;
         if let Some(t) = self.targets.get_mut(ti) {
             t.retry_queued = false;
             t.timeout_ns = base;
@@ -570,7 +573,7 @@ impl PingSession {
                     s.state = SlotState::Answered;
                 }
                 let rtt = now.saturating_since(Instant(slot.sent_at));
-                let base = u64::try_from(self.config.timeout.as_nanos()).unwrap_or(u64::MAX);
+                let base = self.timeout_ns;
                 if let Some(t) = self.targets.get_mut(ti) {
                     t.stats.record(u64::try_from(rtt.as_nanos()).unwrap_or(u64::MAX));
                     t.timeout_ns = base;
