@@ -1,6 +1,7 @@
 //! `bergamot-probe ping`: ICMP echo with fping's flags and output (`-c -q -i -p -t -r
-//! -B -b -f -a -u -g -C -s -e -A -D -l`, Ctrl-C printing what was measured), summaries `name : xmt/rcv/%loss = …` on stderr, fping's exit codes), or with
-//! `--check`, check_ping's flags (`-H -w -c -p -t`), output and plugin exit codes.
+//! -B -b -f -a -u -g -C -s -e -A -D -l`; summaries `name : xmt/rcv/%loss = …` on
+//! stderr; Ctrl-C prints what was measured; fping's exit codes), or with `--check`,
+//! check_ping's flags (`-H -w -c -p -t`), output and plugin exit codes.
 //! The probing itself is the library's `PingSession` on the driver; this file only
 //! reads flags, resolves names and prints.
 
@@ -23,7 +24,7 @@ use super::interrupt::Interrupt;
 
 #[derive(Debug, clap::Args)]
 #[command(
-    after_help = "fping mode: bergamot-probe ping [-q] [-a|-u] [-s] [-c N|-C N] [-i MS] [-p MS] [-t MS] [-r N] [-B F] [-f FILE | -g RANGE] TARGET...\n\
+    after_help = "fping mode: bergamot-probe ping [-q] [-a|-u] [-s] [-e] [-A] [-D] [-c N|-C N|-l] [-i MS] [-p MS] [-t MS] [-r N] [-B F] [-f FILE | -g RANGE] TARGET...\n\
 check mode: bergamot-probe ping --check -H HOST -w RTA,PL% -c RTA,PL% [-p PACKETS] [-t SECONDS]"
 )]
 pub struct Args {
