@@ -506,7 +506,7 @@ impl PingSession {
     /// still waits for this packet and it came within the current timeout. The
     /// pending retry is then dropped, or the one in flight marked answered (its own
     /// reply will be a duplicate).
-    fn accept_retried(&mut self, now: Instant, si: usize, slot: Slot) -> bool {
+    fn accept_retried(&mut self, now: Instant, si: usize, slot: Slot, bytes: usize) -> bool {
         let ti = slot.target as usize;
         let Some(t) = self.targets.get(ti) else { return false };
         let rtt = now.saturating_since(Instant(slot.sent_at));
@@ -527,17 +527,10 @@ impl PingSession {
                 s.state = SlotState::Answered;
             }
         }
-        if let Some(s) = self.slots.get_mut(si) {
-            s.state = SlotState::Answered;
-        }
-        let base = self.timeout_ns;
         if let Some(t) = self.targets.get_mut(ti) {
             t.retry_queued = false;
-            t.timeout_ns = base;
-            t.stats.record(u64::try_from(rtt.as_nanos()).unwrap_or(u64::MAX));
         }
-        let bytes = icmp::HEADER_LEN + self.config.data_len;
-        self.events.push_back(PingEvent::Reply { target: ti, index: slot.index, rtt, bytes });
+        self.record_answer(now, si, slot, bytes);
         if latest_in_flight {
             self.settle(slot.target);
         } else {
@@ -545,6 +538,21 @@ impl PingSession {
         }
         self.trim_deadlines();
         true
+    }
+
+    /// `slot` (at index `si`) is answered: its rtt is counted, its target's timeout
+    /// is the first try's again (as fping), and the reply is reported.
+    fn record_answer(&mut self, now: Instant, si: usize, slot: Slot, bytes: usize) {
+        if let Some(s) = self.slots.get_mut(si) {
+            s.state = SlotState::Answered;
+        }
+        let rtt = now.saturating_since(Instant(slot.sent_at));
+        let base = self.timeout_ns;
+        if let Some(t) = self.targets.get_mut(slot.target as usize) {
+            t.stats.record(u64::try_from(rtt.as_nanos()).unwrap_or(u64::MAX));
+            t.timeout_ns = base;
+        }
+        self.events.push_back(PingEvent::Reply { target: slot.target as usize, index: slot.index, rtt, bytes });
     }
 
     fn handle_reply(&mut self, now: Instant, from: IpAddr, ident: u16, seq: u16, data: &[u8]) {
@@ -567,19 +575,10 @@ impl PingSession {
         let si = self.slot_of(seq);
         let Some(&slot) = self.slots.get(si) else { return };
         let ours = slot.state != SlotState::Free && slot.target == stamp.target && slot.sent_at == stamp.sent_at;
+        let bytes = icmp::HEADER_LEN + data.len();
         match (ours, slot.state) {
             (true, SlotState::InFlight) => {
-                if let Some(s) = self.slots.get_mut(si) {
-                    s.state = SlotState::Answered;
-                }
-                let rtt = now.saturating_since(Instant(slot.sent_at));
-                let base = self.timeout_ns;
-                if let Some(t) = self.targets.get_mut(ti) {
-                    t.stats.record(u64::try_from(rtt.as_nanos()).unwrap_or(u64::MAX));
-                    t.timeout_ns = base;
-                }
-                let bytes = icmp::HEADER_LEN + data.len();
-                self.events.push_back(PingEvent::Reply { target: ti, index: slot.index, rtt, bytes });
+                self.record_answer(now, si, slot, bytes);
                 self.settle(stamp.target);
                 self.trim_deadlines();
             }
@@ -590,7 +589,7 @@ impl PingSession {
                 let rtt = now.saturating_since(Instant(slot.sent_at));
                 self.events.push_back(PingEvent::Duplicate { target: ti, index: slot.index, rtt });
             }
-            (true, SlotState::Retried) if self.accept_retried(now, si, slot) => {}
+            (true, SlotState::Retried) if self.accept_retried(now, si, slot, bytes) => {}
             _ => {
                 if let Some(t) = self.targets.get_mut(ti) {
                     t.stats.late += 1;
