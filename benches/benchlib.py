@@ -85,17 +85,41 @@ def machine() -> dict:
 
 def build_release(package: str, binary: str, who: str, hint: str) -> Path:
     """`cargo build --release` of one binary; exits with `hint` if that fails."""
-    cmd = ["cargo", "build", "--release", "-p", package, "--bin", binary]
+    return _build(package, "--bin", binary, Path("release"), who, hint)
+
+
+def build_example(package: str, example: str, who: str, hint: str) -> Path:
+    """`cargo build --release` of one example; exits with `hint` if that fails."""
+    return _build(package, "--example", example, Path("release") / "examples", who, hint)
+
+
+def _build(package: str, kind: str, name: str, subdir: Path, who: str, hint: str) -> Path:
+    cmd = ["cargo", "build", "--release", "-p", package, kind, name]
     log(f"building: {' '.join(cmd)}  (in {REPO})")
     if subprocess.run(cmd, cwd=REPO).returncode != 0:
-        die(who, f"cargo build of {binary} failed (see above); {hint}")
+        die(who, f"cargo build of {name} failed (see above); {hint}")
     target = Path(os.environ.get("CARGO_TARGET_DIR", REPO / "target"))
     if not target.is_absolute():
         target = REPO / target
-    exe = target / "release" / binary
+    exe = target / subdir / name
     if not exe.exists():
         die(who, f"build succeeded but {exe} does not exist")
     return exe
+
+
+def wait_listening(port: int, seconds: float = 10.0, alive=lambda: True) -> bool:
+    """Whether something accepts TCP connections on 127.0.0.1:`port` within
+    `seconds`; gives up early once `alive()` says the server process has gone."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return True
+        except OSError:
+            if not alive():
+                return False
+            time.sleep(0.025)
+    return False
 
 
 def publish(name: str, section: str, raw: Path, figures: dict, out: Path, write: bool, indent: int = 2) -> str:

@@ -184,15 +184,8 @@ class Responder:
         self.port = benchlib.free_port()
         self.child = Child("nrpe_responder", [str(exe), "--listen", f"127.0.0.1:{self.port}",
                                               "--stats-every", str(stats_every)], work / "responder.log")
-        for _ in range(200):
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
-                    pass
-                break
-            except OSError:
-                if not self.child.alive():
-                    die(f"nrpe_responder exited:\n{self.child.tail()}")
-                time.sleep(0.025)
+        if not benchlib.wait_listening(self.port, 5.0, self.child.alive) and not self.child.alive():
+            die(f"nrpe_responder exited:\n{self.child.tail()}")
         r = subprocess.run(self.check_cmd(), capture_output=True, text=True)
         if r.returncode != 0 or not r.stdout.startswith("OK - bench"):
             self.child.stop()

@@ -75,11 +75,6 @@ PING_AT_ONCE = 30
 
 # --------------------------------------------------------------------------- builds
 
-def target_dir() -> Path:
-    t = Path(os.environ.get("CARGO_TARGET_DIR", REPO / "target"))
-    return t if t.is_absolute() else REPO / t
-
-
 def build_daemon() -> Path:
     manifest = (REPO / "daemon" / "Cargo.toml").read_text()
     bins = REPO / "daemon" / "src" / "bin"
@@ -95,14 +90,8 @@ def build_daemon() -> Path:
 
 
 def build_responder() -> Path:
-    cmd = ["cargo", "build", "--release", "-p", "bergamot-netprobes", "--example", "nrpe_responder"]
-    log(f"building: {' '.join(cmd)}  (in {REPO})")
-    if subprocess.run(cmd, cwd=REPO).returncode != 0:
-        die("cargo build of the nrpe_responder example failed (see above); pass --responder PATH")
-    exe = target_dir() / "release" / "examples" / "nrpe_responder"
-    if not exe.exists():
-        die(f"build succeeded but {exe} does not exist")
-    return exe
+    return benchlib.build_example("bergamot-netprobes", "nrpe_responder", "daemon-scale",
+                                  "pass --responder PATH")
 
 
 def binaries(args) -> dict[str, Path | None]:

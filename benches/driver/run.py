@@ -38,7 +38,6 @@ import argparse
 import json
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -106,12 +105,8 @@ class Server:
         self.port = free_port()
         self.proc = subprocess.Popen(cmd_for_port(self.port), stdout=subprocess.DEVNULL,
                                      stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
-        for _ in range(200):
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
-                    return
-            except OSError:
-                time.sleep(0.05)
+        if benchlib.wait_listening(self.port, 10.0):
+            return
         self.stop()
         die(f"{name} server did not start listening on {self.port}")
 

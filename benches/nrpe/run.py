@@ -30,7 +30,6 @@ import argparse
 import json
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -133,15 +132,8 @@ class Server:
 
 
 def build_responder() -> Path:
-    cmd = ["cargo", "build", "--release", "-p", "bergamot-netprobes", "--example", "nrpe_responder"]
-    log(f"building: {' '.join(cmd)}  (in {REPO})")
-    if subprocess.run(cmd, cwd=REPO).returncode != 0:
-        die("cargo build of the nrpe_responder example failed (see above)")
-    target = Path(os.environ.get("CARGO_TARGET_DIR", REPO / "target"))
-    exe = (target if target.is_absolute() else REPO / target) / "release" / "examples" / "nrpe_responder"
-    if not exe.exists():
-        die(f"build succeeded but {exe} does not exist")
-    return exe
+    return benchlib.build_example("bergamot-netprobes", "nrpe_responder", "nrpe bench",
+                                  "the responder mode needs it")
 
 
 class Responder:
@@ -152,14 +144,10 @@ class Responder:
         self.port = free_port()
         self.proc = subprocess.Popen([str(exe), "--listen", f"127.0.0.1:{self.port}"],
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        for _ in range(400):
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
-                    return
-            except OSError:
-                if self.proc.poll() is not None:
-                    die(f"nrpe_responder exited ({self.proc.returncode}) before listening")
-                time.sleep(0.025)
+        if benchlib.wait_listening(self.port, 10.0, lambda: self.proc.poll() is None):
+            return
+        if self.proc.poll() is not None:
+            die(f"nrpe_responder exited ({self.proc.returncode}) before listening")
         die("nrpe_responder not listening after 10 s")
 
     def stop(self) -> None:
